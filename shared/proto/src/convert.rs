@@ -1,0 +1,4 @@
+//! placeholder until written
+/// x
+#[derive(Debug)]
+pub struct ConversionError;
