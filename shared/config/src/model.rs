@@ -1,0 +1,264 @@
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::profile::LaunchProfile;
+use crate::secret::{Secret, redact_url};
+use crate::service::{ServiceName, ServicesConfig};
+
+/// The whole fleet's configuration. `Default` gives the embedded defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The launch profile; it presets the `risk` section.
+    pub profile: LaunchProfile,
+    /// Trading limits.
+    pub risk: RiskConfig,
+    /// The SQL database.
+    pub store: StoreConfig,
+    /// The event bus.
+    pub bus: BusConfig,
+    /// Trained model artifacts.
+    pub models: ModelsConfig,
+    /// The REST gateway.
+    pub gateway: GatewayConfig,
+    /// Logging and tracing.
+    pub telemetry: TelemetryConfig,
+    /// Exchange credentials.
+    pub exchange: ExchangeConfig,
+    /// Listen addresses of the seven services.
+    pub services: ServicesConfig,
+}
+
+impl Config {
+    /// The configuration as YAML, for `levibot config show`.
+    ///
+    /// Secrets are written as `***` and passwords inside URLs are redacted, so the output
+    /// is safe to paste into a ticket; it loads back as the same configuration apart from
+    /// those.
+    pub fn to_yaml(&self) -> String {
+        let shown = self.redacted();
+        match serde_norway::to_string(&shown) {
+            Ok(yaml) => yaml,
+            Err(err) => format!("# cannot render configuration: {err}\n"),
+        }
+    }
+
+    /// A copy with every URL password replaced by `***` (secrets already serialize as
+    /// `***`).
+    fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        shown.store.database_url = redact_url(&shown.store.database_url);
+        redact_option(&mut shown.bus.redis_url);
+        redact_option(&mut shown.telemetry.otlp_endpoint);
+        for name in ServiceName::ALL {
+            redact_option(&mut shown.services.endpoint_mut(name).grpc_url);
+        }
+        shown
+    }
+
+    /// The endpoint of one service (shorthand for `self.services.endpoint(name)`).
+    pub fn service(&self, name: ServiceName) -> &crate::service::ServiceEndpoint {
+        self.services.endpoint(name)
+    }
+}
+
+fn redact_option(url: &mut Option<String>) {
+    if let Some(url) = url {
+        *url = redact_url(url);
+    }
+}
+
+/// Trading limits, preset by the [`LaunchProfile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    /// Tradable symbols, e.g. `BTCUSDT`: 1 to 20 characters of `A-Z 0-9 . _ -`.
+    pub symbols: Vec<String>,
+    /// Maximum number of open positions, at least 1.
+    pub max_positions: u32,
+    /// Maximum notional of one position in USD, greater than 0.
+    #[serde(with = "crate::decimal_serde")]
+    pub max_position_usd: Decimal,
+    /// Drawdown in percent that trips the emergency stop, in (0, 100].
+    #[serde(with = "crate::decimal_serde")]
+    pub ess_max_drawdown_pct: Decimal,
+    /// Minimum model probability to act on a signal, in [0, 1].
+    pub min_confidence: f64,
+    /// Realized loss in USD after which trading stops for the day, greater than 0.
+    #[serde(with = "crate::decimal_serde")]
+    pub daily_loss_limit_usd: Decimal,
+}
+
+impl Default for RiskConfig {
+    /// The conservative preset.
+    fn default() -> Self {
+        LaunchProfile::Conservative.risk_preset()
+    }
+}
+
+/// The SQL database. `Debug` redacts the password in the URL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://`, `postgresql://` or `sqlite://` URL.
+    pub database_url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://var/levibot.db".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// The event bus. `Debug` redacts the password in the URL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `redis://` or `rediss://` URL; unset means the in-process bus.
+    pub redis_url: Option<String>,
+    /// Directory where events are buffered while Redis is unreachable.
+    pub buffer_dir: PathBuf,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            buffer_dir: PathBuf::from("var/bus-buffer"),
+        }
+    }
+}
+
+impl fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("buffer_dir", &self.buffer_dir)
+            .finish()
+    }
+}
+
+/// Trained model artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Directory holding the model files.
+    pub dir: PathBuf,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("var/models"),
+        }
+    }
+}
+
+/// The REST gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000),
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The lowercase name used in configuration.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pretty => "pretty",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Logging and tracing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// `tracing_subscriber::EnvFilter` directives, e.g. `info,levibot_backend=debug`.
+    pub log_filter: String,
+    /// OTLP collector (`http://` or `https://`); unset disables trace export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl fmt::Debug for TelemetryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryConfig")
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact_url),
+            )
+            .finish()
+    }
+}
+
+/// Exchange credentials; both unset means paper trading only.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExchangeConfig {
+    /// API key.
+    pub api_key: Option<Secret>,
+    /// API secret.
+    pub api_secret: Option<Secret>,
+}
+
+impl ExchangeConfig {
+    /// Whether both credentials are set.
+    pub fn has_credentials(&self) -> bool {
+        self.api_key.is_some() && self.api_secret.is_some()
+    }
+}

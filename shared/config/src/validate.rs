@@ -1,0 +1,267 @@
+use std::net::SocketAddr;
+
+use rust_decimal::Decimal;
+
+use crate::error::{ConfigError, Problem};
+use crate::model::Config;
+use crate::secret::{REDACTED, Secret, redact_url};
+use crate::service::ServiceName;
+
+/// Longest accepted symbol, in characters.
+const MAX_SYMBOL_LEN: usize = 20;
+
+impl Config {
+    /// Checks every semantic rule and reports all failures at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every semantic problem of this configuration; empty when it is valid.
+    ///
+    /// Checked: symbols (charset, length, duplicates, at least one), position and loss
+    /// limits, drawdown and confidence ranges, URL schemes of the database, Redis, OTLP
+    /// and gRPC URLs, non-empty paths and log filter, exchange credentials set as a pair,
+    /// and that no two listeners share an address (port 0 excepted).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        self.check_risk(&mut problems);
+        self.check_urls(&mut problems);
+        self.check_paths(&mut problems);
+        self.check_exchange(&mut problems);
+        self.check_listeners(&mut problems);
+        problems
+    }
+
+    fn check_risk(&self, problems: &mut Vec<Problem>) {
+        let risk = &self.risk;
+        if risk.symbols.is_empty() {
+            problems.push(Problem::new(
+                "risk.symbols",
+                "must list at least one symbol",
+            ));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for symbol in &risk.symbols {
+            let upper = symbol.to_ascii_uppercase();
+            if !is_valid_symbol(&upper) {
+                problems.push(Problem::new(
+                    "risk.symbols",
+                    format!(
+                        "invalid symbol `{symbol}`: expected 1 to {MAX_SYMBOL_LEN} characters of A-Z 0-9 . _ -"
+                    ),
+                ));
+            } else if seen.contains(&upper) {
+                problems.push(Problem::new(
+                    "risk.symbols",
+                    format!("duplicate symbol `{upper}`"),
+                ));
+            } else {
+                seen.push(upper);
+            }
+        }
+        if risk.max_positions < 1 {
+            problems.push(Problem::new(
+                "risk.max_positions",
+                format!("must be at least 1, got {}", risk.max_positions),
+            ));
+        }
+        positive(problems, "risk.max_position_usd", risk.max_position_usd);
+        positive(
+            problems,
+            "risk.daily_loss_limit_usd",
+            risk.daily_loss_limit_usd,
+        );
+        let drawdown = risk.ess_max_drawdown_pct;
+        if drawdown <= Decimal::ZERO || drawdown > Decimal::ONE_HUNDRED {
+            problems.push(Problem::new(
+                "risk.ess_max_drawdown_pct",
+                format!("must be greater than 0 and at most 100, got {drawdown}"),
+            ));
+        }
+        let confidence = risk.min_confidence;
+        if !(0.0..=1.0).contains(&confidence) {
+            problems.push(Problem::new(
+                "risk.min_confidence",
+                format!("must be between 0 and 1, got {confidence}"),
+            ));
+        }
+    }
+
+    fn check_urls(&self, problems: &mut Vec<Problem>) {
+        let database_url = &self.store.database_url;
+        // `sqlite::memory:` is sqlx's spelling of an in-memory database.
+        if database_url != "sqlite::memory:"
+            && !has_scheme(database_url, &["postgres://", "postgresql://", "sqlite://"])
+        {
+            problems.push(bad_url(
+                "store.database_url",
+                database_url,
+                "a postgres://, postgresql:// or sqlite://",
+            ));
+        }
+        if let Some(url) = &self.bus.redis_url
+            && !has_scheme(url, &["redis://", "rediss://"])
+        {
+            problems.push(bad_url("bus.redis_url", url, "a redis:// or rediss://"));
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && !has_scheme(url, &["http://", "https://"])
+        {
+            problems.push(bad_url(
+                "telemetry.otlp_endpoint",
+                url,
+                "an http:// or https://",
+            ));
+        }
+        for (name, endpoint) in self.services.iter() {
+            if let Some(url) = &endpoint.grpc_url
+                && !has_scheme(url, &["http://", "https://"])
+            {
+                problems.push(bad_url(
+                    &format!("services.{}.grpc_url", name.config_key()),
+                    url,
+                    "an http:// or https://",
+                ));
+            }
+        }
+    }
+
+    fn check_paths(&self, problems: &mut Vec<Problem>) {
+        if self.bus.buffer_dir.as_os_str().is_empty() {
+            problems.push(Problem::new("bus.buffer_dir", "must not be empty"));
+        }
+        if self.models.dir.as_os_str().is_empty() {
+            problems.push(Problem::new("models.dir", "must not be empty"));
+        }
+        if self.telemetry.log_filter.trim().is_empty() {
+            problems.push(Problem::new("telemetry.log_filter", "must not be empty"));
+        }
+    }
+
+    fn check_exchange(&self, problems: &mut Vec<Problem>) {
+        let exchange = &self.exchange;
+        for (key, secret) in [
+            ("exchange.api_key", &exchange.api_key),
+            ("exchange.api_secret", &exchange.api_secret),
+        ] {
+            match secret.as_ref().map(Secret::expose) {
+                Some("") => problems.push(Problem::new(key, "must not be empty when set")),
+                Some(REDACTED) => problems.push(Problem::new(
+                    key,
+                    "is the redaction placeholder `***` from a dumped config, not a real secret",
+                )),
+                _ => {}
+            }
+        }
+        match (&exchange.api_key, &exchange.api_secret) {
+            (Some(_), None) => problems.push(Problem::new(
+                "exchange.api_secret",
+                "must be set when exchange.api_key is set",
+            )),
+            (None, Some(_)) => problems.push(Problem::new(
+                "exchange.api_key",
+                "must be set when exchange.api_secret is set",
+            )),
+            _ => {}
+        }
+    }
+
+    fn check_listeners(&self, problems: &mut Vec<Problem>) {
+        let mut listeners: Vec<(String, SocketAddr)> =
+            vec![("gateway.listen".to_owned(), self.gateway.listen)];
+        for name in ServiceName::ALL {
+            let endpoint = self.services.endpoint(name);
+            let key = name.config_key();
+            listeners.push((format!("services.{key}.grpc_listen"), endpoint.grpc_listen));
+            listeners.push((
+                format!("services.{key}.metrics_listen"),
+                endpoint.metrics_listen,
+            ));
+        }
+        for (index, (key, addr)) in listeners.iter().enumerate() {
+            if addr.port() == 0 {
+                continue;
+            }
+            if let Some((first, _)) = listeners[..index].iter().find(|(_, other)| other == addr) {
+                problems.push(Problem::new(
+                    key.clone(),
+                    format!("address {addr} is already used by {first}"),
+                ));
+            }
+        }
+    }
+}
+
+fn positive(problems: &mut Vec<Problem>, key: &str, value: Decimal) {
+    if value <= Decimal::ZERO {
+        problems.push(Problem::new(
+            key,
+            format!("must be greater than 0, got {value}"),
+        ));
+    }
+}
+
+/// Whether `url` starts with one of `schemes` (ignoring case) and has something after it.
+fn has_scheme(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|scheme| {
+        url.len() > scheme.len()
+            && url
+                .get(..scheme.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+    })
+}
+
+fn bad_url(key: &str, url: &str, expected: &str) -> Problem {
+    Problem::new(
+        key,
+        format!("expected {expected} url, got `{}`", redact_url(url)),
+    )
+}
+
+/// The symbol rule shared with `levibot-core`: 1 to 20 characters of `A-Z 0-9 . _ -`
+/// (callers upper-case first).
+fn is_valid_symbol(symbol: &str) -> bool {
+    (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
+        && symbol.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("BTCUSDT", true)]
+    #[case("BTC-PERP", true)]
+    #[case("1000PEPE.P_X", true)]
+    #[case("ABCDEFGHIJKLMNOPQRST", true)]
+    #[case("ABCDEFGHIJKLMNOPQRSTU", false)]
+    #[case("", false)]
+    #[case("BTC/USDT", false)]
+    #[case("BTC USDT", false)]
+    #[case("btcusdt", false)]
+    #[case("ÄBC", false)]
+    fn symbol_rule(#[case] symbol: &str, #[case] valid: bool) {
+        assert_eq!(is_valid_symbol(symbol), valid);
+    }
+
+    #[rstest]
+    #[case("postgres://h/db", true)]
+    #[case("POSTGRES://h/db", true)]
+    #[case("postgres://", false)]
+    #[case("mysql://h/db", false)]
+    #[case("", false)]
+    fn scheme_rule(#[case] url: &str, #[case] ok: bool) {
+        assert_eq!(
+            has_scheme(url, &["postgres://", "postgresql://", "sqlite://"]),
+            ok
+        );
+    }
+}
