@@ -21,7 +21,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", proto_root.display());
     let descriptors = protox::compile(FILES, [&proto_root])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out_dir.join("levibot_descriptor.bin"), descriptors.encode_to_vec())?;
+    fs::write(
+        out_dir.join("levibot_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -19,7 +19,10 @@ pub struct ConversionError {
 
 impl ConversionError {
     fn new(field: &'static str, message: impl Display) -> Self {
-        Self { field, message: message.to_string() }
+        Self {
+            field,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -37,7 +40,9 @@ where
     if value.is_empty() {
         return Err(ConversionError::new(field, "is required"));
     }
-    value.parse().map_err(|err| ConversionError::new(field, err))
+    value
+        .parse()
+        .map_err(|err| ConversionError::new(field, err))
 }
 
 /// Domain side from the wire enum; `UNSPECIFIED` and unknown values are errors.
@@ -45,7 +50,10 @@ pub fn side_from_wire(field: &'static str, value: i32) -> Result<Side, Conversio
     match v1::Side::try_from(value) {
         Ok(v1::Side::Buy) => Ok(Side::Buy),
         Ok(v1::Side::Sell) => Ok(Side::Sell),
-        _ => Err(ConversionError::new(field, format!("must be BUY or SELL, got {value}"))),
+        _ => Err(ConversionError::new(
+            field,
+            format!("must be BUY or SELL, got {value}"),
+        )),
     }
 }
 
@@ -143,7 +151,10 @@ impl TryFrom<&v1::OrderRequest> for OrderRequest {
                     ));
                 }
             };
-            OrderType::Limit { price: parse("order.limit_price", &req.limit_price)?, time_in_force }
+            OrderType::Limit {
+                price: parse("order.limit_price", &req.limit_price)?,
+                time_in_force,
+            }
         };
         let signal_id = if req.signal_id.is_empty() {
             None
@@ -167,7 +178,10 @@ impl From<&OrderRequest> for v1::OrderRequest {
     fn from(req: &OrderRequest) -> Self {
         let (limit_price, time_in_force) = match req.order_type() {
             OrderType::Market => (String::new(), v1::TimeInForce::Unspecified),
-            OrderType::Limit { price, time_in_force } => (
+            OrderType::Limit {
+                price,
+                time_in_force,
+            } => (
                 price.to_string(),
                 match time_in_force {
                     TimeInForce::Gtc => v1::TimeInForce::Gtc,
@@ -302,16 +316,25 @@ mod tests {
 
         let mut zero = wire.clone();
         zero.quantity = "0".into();
-        assert_eq!(OrderRequest::try_from(&zero).unwrap_err().field, "order.quantity");
+        assert_eq!(
+            OrderRequest::try_from(&zero).unwrap_err().field,
+            "order.quantity"
+        );
         let mut negative = wire.clone();
         negative.quantity = "-1".into();
         assert!(OrderRequest::try_from(&negative).is_err());
         let mut no_side = wire.clone();
         no_side.side = 0;
-        assert_eq!(OrderRequest::try_from(&no_side).unwrap_err().field, "order.side");
+        assert_eq!(
+            OrderRequest::try_from(&no_side).unwrap_err().field,
+            "order.side"
+        );
         let mut no_tif = wire;
         no_tif.time_in_force = 0;
-        assert_eq!(OrderRequest::try_from(&no_tif).unwrap_err().field, "order.time_in_force");
+        assert_eq!(
+            OrderRequest::try_from(&no_tif).unwrap_err().field,
+            "order.time_in_force"
+        );
     }
 
     #[test]

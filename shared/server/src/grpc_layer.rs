@@ -44,7 +44,10 @@ impl GrpcMetrics {
         registry: &Registry,
     ) -> Result<Self, levibot_telemetry::metrics::PrometheusError> {
         let requests = IntCounterVec::new(
-            Opts::new("grpc_requests_total", "grpc calls served, by method and status code"),
+            Opts::new(
+                "grpc_requests_total",
+                "grpc calls served, by method and status code",
+            ),
             &["service", "method", "code"],
         )?;
         let duration = HistogramVec::new(
@@ -64,16 +67,29 @@ impl GrpcMetrics {
             .into_iter()
             .chain(STANDARD_METHODS.iter().map(|m| (*m).to_owned()))
             .collect();
-        Ok(Self { service, requests, duration, known_methods: Arc::new(known_methods) })
+        Ok(Self {
+            service,
+            requests,
+            duration,
+            known_methods: Arc::new(known_methods),
+        })
     }
 
     fn method_label<'a>(&self, path: &'a str) -> &'a str {
-        if self.known_methods.contains(path) { path } else { UNKNOWN_METHOD }
+        if self.known_methods.contains(path) {
+            path
+        } else {
+            UNKNOWN_METHOD
+        }
     }
 
     fn observe(&self, method: &str, code: &str, seconds: f64) {
-        self.requests.with_label_values(&[self.service, method, code]).inc();
-        self.duration.with_label_values(&[self.service, method]).observe(seconds);
+        self.requests
+            .with_label_values(&[self.service, method, code])
+            .inc();
+        self.duration
+            .with_label_values(&[self.service, method])
+            .observe(seconds);
     }
 }
 
@@ -95,7 +111,10 @@ impl<S> Layer<S> for GrpcServerLayer {
     type Service = GrpcServerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcServerService { inner, metrics: self.metrics.clone() }
+        GrpcServerService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -124,8 +143,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let method = self.metrics.method_label(request.uri().path()).to_owned();
-        let (rpc_service, rpc_method) =
-            method.trim_start_matches('/').split_once('/').unwrap_or((UNKNOWN_METHOD, ""));
+        let (rpc_service, rpc_method) = method
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((UNKNOWN_METHOD, ""));
         let span = tracing::info_span!(
             "grpc.server",
             otel.name = %method.trim_start_matches('/'),

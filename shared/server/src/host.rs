@@ -4,12 +4,7 @@ use levibot_config::ServiceName;
 use levibot_telemetry::metrics::{IntGaugeVec, Opts, Registry, service_registry};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    body::Body,
-    server::NamedService,
-    service::Routes,
-    transport::Server,
-};
+use tonic::{body::Body, server::NamedService, service::Routes, transport::Server};
 use tonic_health::{
     ServingStatus,
     server::{HealthReporter, HealthService},
@@ -49,9 +44,16 @@ impl ServiceHost {
             &["service", "version"],
         )
         .map_err(startup)?;
-        build_info.with_label_values(&[name.as_str(), env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[name.as_str(), env!("CARGO_PKG_VERSION")])
+            .set(1);
         registry.register(Box::new(build_info)).map_err(startup)?;
-        Ok(Self { name, registry, grpc_metrics, health: HealthReporter::new() })
+        Ok(Self {
+            name,
+            registry,
+            grpc_metrics,
+            health: HealthReporter::new(),
+        })
     }
 
     /// The service's Prometheus registry, for its own metrics.
@@ -86,8 +88,12 @@ impl ServiceHost {
         S::Future: Send + 'static,
     {
         let name = self.name.as_str();
-        self.health.set_service_status(S::NAME, ServingStatus::Serving).await;
-        self.health.set_service_status("", ServingStatus::Serving).await;
+        self.health
+            .set_service_status(S::NAME, ServingStatus::Serving)
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -117,17 +123,27 @@ impl ServiceHost {
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
                     grpc_stop.cancelled().await;
-                    health.set_service_status(S::NAME, ServingStatus::NotServing).await;
-                    health.set_service_status("", ServingStatus::NotServing).await;
+                    health
+                        .set_service_status(S::NAME, ServingStatus::NotServing)
+                        .await;
+                    health
+                        .set_service_status("", ServingStatus::NotServing)
+                        .await;
                 })
                 .await;
             stop.cancel();
-            result.map_err(|source| ServeError::Grpc { service: name, source })
+            result.map_err(|source| ServeError::Grpc {
+                service: name,
+                source,
+            })
         };
         let metrics = async {
             let result = serve_metrics(listeners.metrics, self.registry, stop.clone()).await;
             stop.cancel();
-            result.map_err(|source| ServeError::Metrics { service: name, source })
+            result.map_err(|source| ServeError::Metrics {
+                service: name,
+                source,
+            })
         };
         let both = async {
             let (grpc, metrics) = tokio::join!(grpc, metrics);

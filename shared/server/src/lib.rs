@@ -24,5 +24,5 @@ pub mod status;
 pub use error::ServeError;
 pub use host::{SHUTDOWN_GRACE, ServiceHost};
 pub use listeners::ServiceListeners;
-pub use main_support::{ServiceArgs, service_main};
+pub use main_support::{CONFIG_EXIT_CODE, ServiceArgs, run_main, serve_main, service_main};
 pub use tokio_util::sync::CancellationToken;

@@ -29,7 +29,10 @@ impl ServiceListeners {
     /// Binds both listeners on ephemeral loopback ports (tests, sandboxes).
     pub async fn ephemeral() -> Result<Self, ServeError> {
         let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-        Ok(Self { grpc: bind("grpc", any).await?, metrics: bind("metrics", any).await? })
+        Ok(Self {
+            grpc: bind("grpc", any).await?,
+            metrics: bind("metrics", any).await?,
+        })
     }
 
     /// The bound gRPC address.
@@ -44,5 +47,7 @@ impl ServiceListeners {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { what, addr, source })
 }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{ServeError, ServiceListeners, signals::shutdown_on_signals};
 
 /// Exit code for a configuration the service refuses to start with.
-const CONFIG_EXIT_CODE: u8 = 2;
+pub const CONFIG_EXIT_CODE: u8 = 2;
 
 /// Command-line arguments every service binary takes.
 #[derive(Debug, Clone, Default, Parser)]
@@ -56,7 +56,10 @@ where
     F: FnOnce(Arc<Config>, TelemetryHandle) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{process_name}: cannot start the async runtime: {err}");
@@ -98,6 +101,15 @@ where
             return ExitCode::from(CONFIG_EXIT_CODE);
         }
     };
+    serve_main(name, config, serve)
+}
+
+/// [`service_main`] after the configuration is loaded (`levibot serve SERVICE` uses it).
+pub fn serve_main<F, Fut>(name: ServiceName, config: Config, serve: F) -> ExitCode
+where
+    F: FnOnce(Arc<Config>, ServiceListeners, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), ServeError>>,
+{
     run_main(name.as_str(), config, |config, telemetry| async move {
         let listeners = ServiceListeners::bind(config.services.endpoint(name))
             .await

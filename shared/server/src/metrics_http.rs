@@ -10,13 +10,21 @@ pub async fn serve_metrics(
     registry: Registry,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new().route("/metrics", get(metrics)).with_state(registry);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(registry);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn metrics(State(registry): State<Registry>) -> impl IntoResponse {
     match encode_text(&registry) {
-        Ok(text) => (StatusCode::OK, [(http::header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], text)
+        Ok(text) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            text,
+        )
             .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "cannot encode metrics");

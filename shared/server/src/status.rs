@@ -4,7 +4,9 @@ use tonic::Status;
 /// the RPC and the piece of work that brings it. Callers must treat it as "no answer", never as
 /// an empty result.
 pub fn not_available_yet(rpc: &str, arrives_with: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not available yet: it arrives with {arrives_with}"))
+    Status::unimplemented(format!(
+        "{rpc} is not available yet: it arrives with {arrives_with}"
+    ))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-use std::{fmt, str::FromStr};
+use std::{fmt, io::IsTerminal, str::FromStr};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -70,7 +70,9 @@ pub struct TelemetryHandle {
 
 impl fmt::Debug for TelemetryHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TelemetryHandle").field("exporting_to", &self.exporting_to).finish()
+        f.debug_struct("TelemetryHandle")
+            .field("exporting_to", &self.exporting_to)
+            .finish()
     }
 }
 
@@ -117,28 +119,40 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryHandle, TelemetryEr
     let tracer = provider.tracer("levibot");
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let fmt = match settings.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let installed = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
     if installed.is_err() {
         tracing::debug!("a global subscriber was already installed; keeping it");
     }
     if let Some(endpoint) = &endpoint {
         tracing::info!(%endpoint, "exporting traces over otlp");
     }
-    Ok(TelemetryHandle { provider, exporting_to: endpoint })
+    Ok(TelemetryHandle {
+        provider,
+        exporting_to: endpoint,
+    })
 }
 
 fn tracer_provider(
     service_name: &str,
     endpoint: Option<&str>,
 ) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
     let Some(endpoint) = endpoint else {
         return Ok(builder.build());

@@ -2,8 +2,8 @@ use prometheus::{Encoder, TextEncoder};
 
 pub use prometheus::Error as PrometheusError;
 pub use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// A registry for one service: every metric name gets the `levibot_` prefix. Each service in a
@@ -35,6 +35,9 @@ mod tests {
         counter.inc_by(3);
         let text = encode_text(&registry).unwrap();
         assert!(text.contains("levibot_bars_total 3"), "{text}");
-        assert!(text.contains("# HELP levibot_bars_total bars seen"), "{text}");
+        assert!(
+            text.contains("# HELP levibot_bars_total bars seen"),
+            "{text}"
+        );
     }
 }

@@ -50,9 +50,10 @@ struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value))
-        {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }
@@ -120,7 +121,10 @@ mod tests {
         let span = cx.span();
         let sc = span.span_context();
         assert!(sc.is_remote());
-        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
     }
 
@@ -149,7 +153,10 @@ mod tests {
             let mut outgoing = HeaderMap::new();
             inject_context(&span, &mut outgoing);
             let sent = outgoing.get("traceparent").unwrap().to_str().unwrap();
-            assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{sent}");
+            assert!(
+                sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{sent}"
+            );
             // a new span id: the outgoing call is a child, not the caller's parent
             assert!(!sent.contains("00f067aa0ba902b7"), "{sent}");
         });

@@ -1,0 +1,10 @@
+//! The `levibot` command as a library: [`fleet::Fleet`] runs the seven services in one process,
+//! each on its own listeners and still talking real gRPC (it is what `levibot up` and the
+//! integration-test sandbox use); [`sanity`] renders `levibot sanity-check`.
+
+/// The in-process fleet supervisor.
+pub mod fleet;
+/// `levibot sanity-check` output.
+pub mod sanity;
+
+pub use fleet::{Bind, Fleet, FleetError, ServiceAddress, serve_service};

@@ -1,0 +1,160 @@
+//! `levibot`: run the whole fleet in one process (`up`), one service as a pod would (`serve`),
+//! check a running fleet (`sanity-check`), or print the effective configuration
+//! (`config show`). `levibot --help` lists everything.
+
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use levibot_cli::{Bind, Fleet, sanity};
+use levibot_config::{Config, ServiceName};
+use levibot_server::{CONFIG_EXIT_CODE, CancellationToken, ServiceArgs, run_main, signals};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "levibot",
+    version,
+    about = "LeviBot: an AI crypto trading fleet"
+)]
+struct Cli {
+    /// YAML configuration file (defaults are embedded; env `LEVIBOT__SECTION__KEY` overrides
+    /// the file).
+    #[arg(long, global = true, env = "LEVIBOT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one key after the file and the environment, e.g. `--set bus.redis_url=redis://
+    /// 127.0.0.1:6379` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run all seven services in this process, each on its own port, talking real gRPC.
+    Up,
+    /// Run one service (as a Kubernetes pod does).
+    Serve {
+        /// backend, ai-engine, portfolio, trade-store, automl-cron, policy-store or
+        /// health-aggregator.
+        service: ServiceName,
+    },
+    /// Check Redis, the database and every service's health, in parallel; exit 1 naming what
+    /// failed.
+    SanityCheck {
+        /// Print `{"ok": bool, "checks": [{"name", "ok", "detail", "latency_ms"}]}`.
+        #[arg(long)]
+        json: bool,
+        /// Timeout of each check, in milliseconds.
+        #[arg(long, default_value_t = 3000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration as YAML, secrets redacted.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = ServiceArgs {
+        config: cli.config,
+        set: cli.set,
+    };
+    let config = match args.load_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("levibot: {err}");
+            return ExitCode::from(CONFIG_EXIT_CODE);
+        }
+    };
+    match cli.command {
+        Command::Up => run_main("levibot", config, |config, telemetry| async move {
+            let result = up(Config::clone(&config)).await;
+            telemetry.shutdown().await;
+            result
+        }),
+        Command::Serve { service } => {
+            levibot_server::serve_main(service, config, move |config, listeners, shutdown| {
+                levibot_cli::serve_service(service, config, listeners, shutdown)
+            })
+        }
+        Command::SanityCheck { json, timeout_ms } => sanity_check(&config, json, timeout_ms),
+        Command::Config {
+            action: ConfigAction::Show,
+        } => print_or_fail(config.to_yaml().as_bytes()),
+    }
+}
+
+async fn up(config: Config) -> Result<(), String> {
+    let mut fleet = Fleet::start(config, Bind::Configured)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut text = format!(
+        "levibot fleet is up (profile {}):\n",
+        fleet.config().profile
+    );
+    for address in fleet.addresses() {
+        text.push_str(&format!(
+            "  {:<18} grpc {:<21} metrics http://{}/metrics\n",
+            address.service.as_str(),
+            address.grpc,
+            address.metrics
+        ));
+    }
+    text.push_str("Ctrl-C (SIGINT) or SIGTERM stops it.\n");
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    drop(out);
+
+    let until = CancellationToken::new();
+    signals::shutdown_on_signals(until.clone());
+    let ran = fleet.run_until(until).await;
+    let stopped = fleet.shutdown().await;
+    tracing::info!("levibot fleet stopped");
+    ran.and(stopped).map_err(|e| e.to_string())
+}
+
+fn sanity_check(config: &Config, json: bool, timeout_ms: u64) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("levibot: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let timeout = Duration::from_millis(timeout_ms);
+    let report = runtime.block_on(levibot_health_aggregator::check_fleet(config, timeout));
+    let mut out = Vec::new();
+    let written = if json {
+        sanity::write_json(&mut out, &report)
+    } else {
+        sanity::write_table(&mut out, &report)
+    };
+    if written.is_err() {
+        return ExitCode::FAILURE;
+    }
+    let printed = print_or_fail(&out);
+    if !report.ok {
+        eprintln!("levibot sanity-check failed: {}", sanity::summary(&report));
+        return ExitCode::FAILURE;
+    }
+    printed
+}
+
+fn print_or_fail(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
