@@ -1,1 +1,156 @@
-//! tests
+//! Test support for LeviBot's cross-service tests: [`Sandbox`] starts the seven services
+//! in-process on port-0 listeners (real gRPC, real Redis and PostgreSQL) and hands out typed
+//! clients; [`scrape_metrics`] reads a `/metrics` endpoint over plain HTTP/1.1.
+
+use std::{net::SocketAddr, time::Duration};
+
+use levibot_cli::{Bind, Fleet, FleetError};
+use levibot_config::{Config, ConfigLoader, ServiceName};
+use levibot_telemetry::InjectTraceContext;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// Redis the tests use; `LEVIBOT_TEST_REDIS_URL` overrides it.
+pub fn test_redis_url() -> String {
+    std::env::var("LEVIBOT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// PostgreSQL the tests use; `LEVIBOT_TEST_DATABASE_URL` overrides it.
+pub fn test_database_url() -> String {
+    std::env::var("LEVIBOT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A config pointing at the test Redis and PostgreSQL, otherwise the embedded defaults.
+pub fn test_config() -> Config {
+    ConfigLoader::new()
+        .set("bus.redis_url", &test_redis_url())
+        .set("store.database_url", &test_database_url())
+        .set("telemetry.log_filter", "warn")
+        .load()
+        .unwrap_or_else(|err| panic!("test config is invalid: {err}"))
+}
+
+/// A gRPC channel that injects the current span's trace context into every call.
+pub type TracedChannel = InjectTraceContext<Channel>;
+
+/// The whole fleet running in this process on ephemeral loopback ports.
+#[derive(Debug)]
+pub struct Sandbox {
+    fleet: Fleet,
+}
+
+impl Sandbox {
+    /// Starts the seven services with [`test_config`].
+    pub async fn start() -> Self {
+        Self::start_with(test_config()).await
+    }
+
+    /// Starts the seven services with `config` (listen addresses are replaced by port 0).
+    pub async fn start_with(config: Config) -> Self {
+        let fleet = Fleet::start(config, Bind::Ephemeral)
+            .await
+            .unwrap_or_else(|err| panic!("sandbox did not start: {err}"));
+        Self { fleet }
+    }
+
+    /// The fleet's configuration, pointing at the bound ports.
+    pub fn config(&self) -> &Config {
+        self.fleet.config()
+    }
+
+    /// The fleet itself.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// gRPC address of `service`.
+    pub fn grpc_addr(&self, service: ServiceName) -> SocketAddr {
+        self.address(service).grpc
+    }
+
+    /// `/metrics` address of `service`.
+    pub fn metrics_addr(&self, service: ServiceName) -> SocketAddr {
+        self.address(service).metrics
+    }
+
+    fn address(&self, service: ServiceName) -> levibot_cli::ServiceAddress {
+        self.fleet
+            .address(service)
+            .unwrap_or_else(|| panic!("{service} is not in the fleet"))
+    }
+
+    /// A connected channel to `service`, injecting trace context.
+    pub async fn channel(&self, service: ServiceName) -> TracedChannel {
+        let url = format!("http://{}", self.grpc_addr(service));
+        let channel = Channel::from_shared(url.clone())
+            .unwrap_or_else(|err| panic!("bad url {url}: {err}"))
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .unwrap_or_else(|err| panic!("cannot connect to {service} at {url}: {err}"));
+        InjectTraceContext::new(channel)
+    }
+
+    /// `grpc.health.v1.Health/Check` of `service` for the health service name `name`
+    /// (`""` is the whole server).
+    pub async fn health(&self, service: ServiceName, name: &str) -> ServingStatus {
+        let mut client = HealthClient::new(self.channel(service).await);
+        client
+            .check(HealthCheckRequest {
+                service: name.to_owned(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("health check of {service} failed: {status}"))
+            .into_inner()
+            .status()
+    }
+
+    /// Stops one service, as a crash would.
+    pub fn stop_service(&self, service: ServiceName) {
+        self.fleet.stop_service(service);
+    }
+
+    /// Stops everything and waits for every task.
+    pub async fn shutdown(self) -> Result<(), FleetError> {
+        self.fleet.shutdown().await
+    }
+}
+
+/// `GET /metrics` over HTTP/1.1; returns the body of a 200 response.
+pub async fn scrape_metrics(addr: SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"));
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|err| panic!("write: {err}"));
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .unwrap_or_else(|err| panic!("read: {err}"));
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "metrics answered: {head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    body.to_owned()
+}
+
+/// The value of the sample whose line starts with `series` (name and labels as Prometheus
+/// prints them, e.g. `levibot_build_info{service="backend",version="0.1.0"}`).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
