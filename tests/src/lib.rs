@@ -2,6 +2,11 @@
 //! in-process on port-0 listeners (real gRPC, real Redis and PostgreSQL) and hands out typed
 //! clients; [`scrape_metrics`] reads a `/metrics` endpoint over plain HTTP/1.1.
 
+#![allow(
+    clippy::panic,
+    reason = "test support: a set-up that fails must fail the test loudly"
+)]
+
 use std::{net::SocketAddr, time::Duration};
 
 use levibot_cli::{Bind, Fleet, FleetError};

@@ -2,6 +2,12 @@
 //! serves reflection and `/metrics`, the health-aggregator sees the fleet, and shutdown is
 //! quick and leaves no task behind.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
+
 use std::time::{Duration, Instant};
 
 use levibot_config::ServiceName;

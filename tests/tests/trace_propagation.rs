@@ -5,6 +5,12 @@
 //! This binary installs a global subscriber with an in-memory span exporter, so it holds only
 //! this test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
+
 use levibot_config::ServiceName;
 use levibot_tests::Sandbox;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};

@@ -1,0 +1,234 @@
+//! The `levibot` binary as a user runs it: configuration errors name their keys and exit 2;
+//! `sanity-check` exits 0 against a running fleet and 1 naming a stopped service; `levibot up`
+//! prints its addresses, serves, and stops cleanly on SIGINT.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use levibot_cli::{Bind, Fleet};
+use levibot_config::{ConfigLoader, ServiceName};
+
+const LEVIBOT: &str = env!("CARGO_BIN_EXE_levibot");
+
+fn redis_url() -> String {
+    std::env::var("LEVIBOT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn database_url() -> String {
+    std::env::var("LEVIBOT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `levibot` with a clean environment: no `LEVIBOT__*` from the caller leaks in.
+fn levibot() -> Command {
+    let mut command = Command::new(LEVIBOT);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LEVIBOT") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("LEVIBOT__TELEMETRY__LOG_FILTER", "warn");
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn config_errors_name_every_bad_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("levibot.yaml");
+    std::fs::write(
+        &file,
+        "risk:\n  max_postions: 3\ngateway:\n  listen: nowhere\n",
+    )
+    .unwrap();
+    let output = levibot()
+        .arg("--config")
+        .arg(&file)
+        .args(["--set", "foo.bar=1", "config", "show"])
+        .env("LEVIBOT__RISK__MIN_CONFIDENCE", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = text(&output.stderr);
+    for key in [
+        "risk.max_postions",
+        "gateway.listen",
+        "foo.bar",
+        "risk.min_confidence",
+    ] {
+        assert!(stderr.contains(key), "{key} not named in: {stderr}");
+    }
+    assert!(
+        stderr.contains("LEVIBOT__RISK__MIN_CONFIDENCE") || stderr.contains("lots"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn config_show_prints_the_effective_config_without_secrets() {
+    let output = levibot()
+        .args(["--set", "profile=expansion", "config", "show"])
+        .env("LEVIBOT__EXCHANGE__API_KEY", "key-should-not-print")
+        .env("LEVIBOT__EXCHANGE__API_SECRET", "secret-should-not-print")
+        .env(
+            "LEVIBOT__STORE__DATABASE_URL",
+            "postgres://me:hunter2@db:5432/levibot",
+        )
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("profile: expansion"), "{stdout}");
+    assert!(stdout.contains("max_positions: 10"), "{stdout}");
+    for secret in ["key-should-not-print", "secret-should-not-print", "hunter2"] {
+        assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
+    }
+}
+
+fn sanity_check(fleet_config: &levibot_config::Config) -> Output {
+    let mut command = levibot();
+    command.args(["sanity-check", "--json", "--timeout-ms", "2000"]);
+    command.args(["--set", &format!("bus.redis_url={}", redis_url())]);
+    command.args(["--set", &format!("store.database_url={}", database_url())]);
+    for service in ServiceName::ALL {
+        let url = fleet_config.services.endpoint(service).grpc_url();
+        command.args([
+            "--set",
+            &format!("services.{}.grpc_url={url}", service.config_key()),
+        ]);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
+    let config = ConfigLoader::new()
+        .set("telemetry.log_filter", "warn")
+        .load()
+        .unwrap();
+    let fleet = Fleet::start(config, Bind::Ephemeral).await.unwrap();
+    let fleet_config = levibot_config::Config::clone(fleet.config());
+
+    let cfg = fleet_config.clone();
+    let output = tokio::task::spawn_blocking(move || sanity_check(&cfg))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 9, "{report}");
+
+    fleet.stop_service(ServiceName::TradeStore);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let output = loop {
+        let cfg = fleet_config.clone();
+        let output = tokio::task::spawn_blocking(move || sanity_check(&cfg))
+            .await
+            .unwrap();
+        if !output.status.success() || Instant::now() > deadline {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["service:trade-store"], "{report}");
+    assert!(
+        text(&output.stderr).contains("service:trade-store"),
+        "{}",
+        text(&output.stderr)
+    );
+    fleet.shutdown().await.unwrap();
+}
+
+#[test]
+fn up_prints_its_addresses_serves_and_stops_on_sigint() {
+    let mut command = levibot();
+    command.arg("up");
+    for service in ServiceName::ALL {
+        let key = service.config_key();
+        command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);
+        command.args([
+            "--set",
+            &format!("services.{key}.metrics_listen=127.0.0.1:0"),
+        ]);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut set = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+        // "  backend            grpc 127.0.0.1:41234       metrics http://127.0.0.1:40111/metrics"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [name, "grpc", grpc, "metrics", _] = words.as_slice() {
+            let service: ServiceName = name.parse().unwrap();
+            set.push(format!(
+                "services.{}.grpc_url=http://{grpc}",
+                service.config_key()
+            ));
+        }
+    }
+    assert_eq!(set.len(), 7, "addresses printed: {set:?}");
+
+    let mut check = levibot();
+    check.args(["sanity-check", "--timeout-ms", "2000"]);
+    for s in &set {
+        check.args(["--set", s]);
+    }
+    let output = check.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains("9 checks, 9 passed, 0 failed"),
+        "{output:?}"
+    );
+
+    let stopped = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let took = stopped.elapsed();
+    assert!(status.success(), "levibot up exited with {status}");
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+}
