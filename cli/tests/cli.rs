@@ -169,40 +169,11 @@ async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
 
 #[test]
 fn up_prints_its_addresses_serves_and_stops_on_sigint() {
-    let mut command = levibot();
-    command.arg("up");
-    for service in ServiceName::ALL {
-        let key = service.config_key();
-        command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);
-        command.args([
-            "--set",
-            &format!("services.{key}.metrics_listen=127.0.0.1:0"),
-        ]);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut set = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-        // "  backend            grpc 127.0.0.1:41234       metrics http://127.0.0.1:40111/metrics"
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let [name, "grpc", grpc, "metrics", _] = words.as_slice() {
-            let service: ServiceName = name.parse().unwrap();
-            set.push(format!(
-                "services.{}.grpc_url=http://{grpc}",
-                service.config_key()
-            ));
-        }
-    }
-    assert_eq!(set.len(), 7, "addresses printed: {set:?}");
+    let (mut child, urls) = spawn_up();
+    let set: Vec<String> = urls
+        .iter()
+        .map(|(service, url)| format!("services.{}.grpc_url={url}", service.config_key()))
+        .collect();
 
     let mut check = levibot();
     check.args(["sanity-check", "--timeout-ms", "2000"]);
@@ -231,4 +202,99 @@ fn up_prints_its_addresses_serves_and_stops_on_sigint() {
     let took = stopped.elapsed();
     assert!(status.success(), "levibot up exited with {status}");
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
+}
+
+/// Spawns `levibot up` on port-0 listeners and returns it with the gRPC URL of each service.
+fn spawn_up() -> (std::process::Child, Vec<(ServiceName, String)>) {
+    let mut command = levibot();
+    command.arg("up");
+    for service in ServiceName::ALL {
+        let key = service.config_key();
+        command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);
+        command.args([
+            "--set",
+            &format!("services.{key}.metrics_listen=127.0.0.1:0"),
+        ]);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut urls = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+        // "  backend            grpc 127.0.0.1:41234       metrics http://127.0.0.1:40111/metrics"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [name, "grpc", grpc, "metrics", _] = words.as_slice() {
+            urls.push((name.parse().unwrap(), format!("http://{grpc}")));
+        }
+    }
+    assert_eq!(urls.len(), 7, "addresses printed: {urls:?}");
+    (child, urls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigint_forces_exit_while_a_stream_holds_shutdown() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let (mut child, urls) = tokio::task::spawn_blocking(spawn_up).await.unwrap();
+    let backend = urls
+        .iter()
+        .find(|(s, _)| *s == ServiceName::Backend)
+        .unwrap()
+        .1
+        .clone();
+    // a health Watch stream stays open through a graceful shutdown
+    let channel = tonic::transport::Endpoint::from_shared(backend)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    let mut watch = client
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
+
+    let pid = child.id().to_string();
+    let started = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first signal should wait for the stream"
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(watch);
 }
