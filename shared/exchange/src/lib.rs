@@ -1,0 +1,1 @@
+//! exchange (being written)
