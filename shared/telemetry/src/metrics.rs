@@ -2,6 +2,7 @@ use prometheus::{Encoder, TextEncoder};
 
 pub use prometheus::Error as PrometheusError;
 pub use prometheus::{
+    core::Collector,
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
 };

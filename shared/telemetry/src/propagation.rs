@@ -25,6 +25,14 @@ pub fn inject_context(span: &tracing::Span, headers: &mut HeaderMap) {
     }
 }
 
+/// The W3C `traceparent` value for a child of `span` (for bus envelopes), or `None` when the
+/// span has no valid OpenTelemetry context.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let mut headers = HeaderMap::new();
+    inject_context(span, &mut headers);
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
 /// The 32-hex-digit trace id of `span`, or `None` when it has no valid OpenTelemetry context
 /// (for logs and tests).
 pub fn trace_id_of(span: &tracing::Span) -> Option<String> {

@@ -1,0 +1,2 @@
+//! Bus benchmarks (being written).
+fn main() {}
