@@ -112,6 +112,23 @@ impl<B: EventBus, M: BusMessage> Consumer<B, M> {
             Err(err) if err.is_transient() => return self.unavailable(&err).await,
             Err(err) => return Err(err),
         };
+        match self.sort(deliveries).await {
+            Ok(fresh) => Ok(fresh),
+            Err(err) => {
+                // What was fetched was not handed over: fetch it again next time, in order.
+                self.subscription.redeliver_pending();
+                if err.is_transient() {
+                    self.unavailable(&err).await
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Dead-letters what cannot be decoded, acknowledges what was processed before, and
+    /// returns the rest.
+    async fn sort(&mut self, deliveries: Vec<Delivery>) -> Result<Vec<Received<M>>, BusError> {
         let mut decoded = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match Envelope::decode(&delivery.bytes).and_then(|e| Ok((e.message::<M>()?, e))) {
@@ -130,11 +147,7 @@ impl<B: EventBus, M: BusMessage> Consumer<B, M> {
         let persisted = if unknown.is_empty() {
             Vec::new()
         } else {
-            match self.bus.processed(M::TOPIC, &self.group, &unknown).await {
-                Ok(flags) => flags,
-                Err(err) if err.is_transient() => return self.unavailable(&err).await,
-                Err(err) => return Err(err),
-            }
+            self.bus.processed(M::TOPIC, &self.group, &unknown).await?
         };
         let already: HashSet<EventId> = unknown
             .iter()

@@ -36,6 +36,10 @@ pub trait Subscription: Send {
         wait: Duration,
     ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
 
+    /// Makes the next call start again with this consumer's unacknowledged entries: a caller
+    /// that could not process what it was handed calls this, so nothing is skipped.
+    fn redeliver_pending(&mut self);
+
     /// The topic.
     fn topic(&self) -> Topic;
 

@@ -330,6 +330,10 @@ impl Subscription for InProcessSubscription {
         }
     }
 
+    fn redeliver_pending(&mut self) {
+        self.read_own_pending = true;
+    }
+
     fn topic(&self) -> Topic {
         self.topic
     }

@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use levibot_core::EventId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use subscription::RedisSubscription;
@@ -81,15 +81,33 @@ struct Inner {
     publish: mpsc::Sender<Publish>,
     metrics: BusMetrics,
     shutdown: CancellationToken,
+    backlog: watch::Receiver<u64>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// Maps a Redis error: whatever may succeed later (no connection, a timeout, Redis still
+/// loading its data after a restart, a failover) is [`BusError::Unavailable`].
 pub(crate) fn redis_error(err: &redis::RedisError) -> BusError {
-    if err.is_io_error()
+    use redis::{RetryMethod, ServerErrorKind};
+    let wait = |kind: Option<ServerErrorKind>| {
+        matches!(
+            kind,
+            Some(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ClusterDown
+            )
+        )
+    };
+    let transient = err.is_io_error()
         || err.is_connection_dropped()
         || err.is_connection_refusal()
         || err.is_timeout()
-    {
+        || matches!(err.retry_method(), RetryMethod::Reconnect | RetryMethod::RetryImmediately | RetryMethod::WaitAndRetry)
+        // a transaction or pipeline aborted because one of its commands hit such a state
+        || err.clone().into_server_errors().is_some_and(|errors| errors.iter().any(|(_, e)| wait(e.kind())));
+    if transient {
         BusError::Unavailable(err.to_string())
     } else {
         BusError::Redis(err.to_string())
@@ -118,12 +136,14 @@ impl RedisBus {
         .map_err(|e| redis_error(&e))?;
         let (publish, requests) = mpsc::channel(1024);
         let shutdown = CancellationToken::new();
+        let (backlog_tx, backlog) = watch::channel(0);
         let writer = Writer::open(
             &options,
             conn.clone(),
             requests,
             metrics.clone(),
             shutdown.clone(),
+            backlog_tx,
         )
         .await?;
         let handle = tokio::spawn(writer.run());
@@ -134,6 +154,7 @@ impl RedisBus {
             publish,
             metrics,
             shutdown,
+            backlog,
             writer: Mutex::new(Some(handle)),
         };
         Ok(Self {
@@ -148,6 +169,21 @@ impl RedisBus {
         if let Some(handle) = self.inner.writer.lock().await.take() {
             let _ = handle.await;
         }
+    }
+
+    /// Events in the disk buffer waiting for Redis.
+    pub fn buffered(&self) -> u64 {
+        *self.inner.backlog.borrow()
+    }
+
+    /// Waits until the disk buffer is drained to Redis, up to `timeout`; returns whether it
+    /// was. A graceful shutdown calls this before [`close`](Self::close); what is still
+    /// buffered after it stays on disk and drains at the next start.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let mut backlog = self.inner.backlog.clone();
+        tokio::time::timeout(timeout, backlog.wait_for(|pending| *pending == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The options it runs with.

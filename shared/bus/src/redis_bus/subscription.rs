@@ -205,6 +205,10 @@ impl Subscription for RedisSubscription {
         self.read(">", max, Some(wait)).await
     }
 
+    fn redeliver_pending(&mut self) {
+        self.own_pending_from = Some("0".to_owned());
+    }
+
     fn topic(&self) -> Topic {
         self.topic
     }

@@ -6,7 +6,7 @@ use std::{
 
 use redis::aio::ConnectionManager;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
@@ -73,6 +73,7 @@ pub(super) struct Writer {
     requests: mpsc::Receiver<Publish>,
     metrics: BusMetrics,
     shutdown: CancellationToken,
+    backlog: watch::Sender<u64>,
     redis_up: bool,
     backoff: Duration,
     next_drain: Instant,
@@ -113,6 +114,7 @@ impl Writer {
         requests: mpsc::Receiver<Publish>,
         metrics: BusMetrics,
         shutdown: CancellationToken,
+        backlog: watch::Sender<u64>,
     ) -> Result<Self, BusError> {
         let mut logs = [None, None];
         for class in Class::ALL {
@@ -146,6 +148,7 @@ impl Writer {
             requests,
             metrics,
             shutdown,
+            backlog,
             redis_up: true,
             backoff: MIN_BACKOFF,
             next_drain: Instant::now(),
@@ -163,6 +166,9 @@ impl Writer {
     }
 
     fn update_gauges(&self) {
+        let total = Class::ALL.into_iter().map(|c| self.pending(c)).sum();
+        self.backlog
+            .send_if_modified(|current| std::mem::replace(current, total) != total);
         for class in Class::ALL {
             if let Some(log) = &self.logs[class as usize] {
                 let labels = [class.name()];

@@ -57,3 +57,96 @@ pub(crate) async fn redis_bus(url: &str, prefix: &str, dir: &std::path::Path) ->
     options.claim_idle = Duration::from_millis(300);
     RedisBus::open(options, metrics()).await.unwrap()
 }
+
+/// A fill whose client order id names the publisher and whose fill id is its sequence number.
+pub(crate) fn fill_envelope(publisher: u8, seq: u64) -> Envelope {
+    let fill = v1::Fill {
+        fill_id: seq.to_string(),
+        client_order_id: format!("P{publisher}"),
+        symbol: "BTCUSDT".to_owned(),
+        price: "61500.10".to_owned(),
+        quantity: "0.001".to_owned(),
+        ..Default::default()
+    };
+    let mut envelope = Envelope::new(&fill, "test", TimestampMs::new(1));
+    let random = (u128::from(publisher) << 64) | u128::from(seq);
+    envelope.id = EventId::from_ulid(Ulid::from_parts(1_700_000_000_000, random));
+    envelope
+}
+
+/// A private redis-server with every write fsynced (`appendfsync always`), so killing it
+/// with SIGKILL loses nothing it acknowledged. Killed when dropped.
+pub(crate) struct RedisProcess {
+    pub(crate) port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisProcess {
+    pub(crate) fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let up = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if up.is_ok() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
