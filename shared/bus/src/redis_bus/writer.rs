@@ -85,7 +85,11 @@ async fn xadd(
     timeout: Duration,
     events: &[(Topic, &[u8])],
 ) -> Result<(), BusError> {
+    // One transaction per batch: a batch lands whole or not at all. A plain pipeline sent while
+    // a restarted Redis finishes loading its data gets LOADING errors for its first commands and
+    // success for the rest, and that suffix would overtake the events before it.
     let mut pipe = redis::pipe();
+    pipe.atomic();
     for &(topic, bytes) in events {
         pipe.cmd("XADD")
             .arg(topic.stream_key(prefix))
