@@ -144,7 +144,7 @@ impl Writer {
             }
             logs[class as usize] = Some(log);
         }
-        Ok(Self {
+        let writer = Self {
             conn,
             prefix: options.key_prefix.clone(),
             timeout: options.publish_timeout,
@@ -156,7 +156,10 @@ impl Writer {
             redis_up: true,
             backoff: MIN_BACKOFF,
             next_drain: Instant::now(),
-        })
+        };
+        // report what an earlier run left before anyone can ask (flush, buffered)
+        writer.update_gauges();
+        Ok(writer)
     }
 
     fn pending(&self, class: Class) -> u64 {
