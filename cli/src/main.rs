@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, default_value_t = 3000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Serve recorded market data over Binance's WebSocket and REST protocols (a local
+    /// stand-in for the exchange).
+    ExchangeSim(levibot_cli::exchange_sim::Args),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -86,6 +89,13 @@ fn main() -> ExitCode {
             })
         }
         Command::SanityCheck { json, timeout_ms } => sanity_check(&config, json, timeout_ms),
+        Command::ExchangeSim(args) => {
+            run_main("exchange-sim", config, |_config, telemetry| async move {
+                let result = levibot_cli::exchange_sim::run(args).await;
+                telemetry.shutdown().await;
+                result
+            })
+        }
         Command::Config {
             action: ConfigAction::Show,
         } => print_or_fail(config.to_yaml().as_bytes()),
