@@ -12,6 +12,8 @@
 //! groups; [`Consumer`] turns it into exactly-once processing by dropping redeliveries by event
 //! id, and parks undecodable events in a dead-letter stream.
 
+/// The bus chosen by the configuration.
+pub mod any;
 /// WebSocket frame batching for the gateway.
 pub mod batch;
 /// The disk buffer.
@@ -33,6 +35,7 @@ pub mod redis_bus;
 /// Topics and the messages they carry.
 pub mod topic;
 
+pub use any::{Bus, BusSubscription};
 pub use consumer::{Consumer, Received};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::BusError;

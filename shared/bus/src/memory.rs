@@ -94,6 +94,11 @@ impl InProcessBus {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The bus's metrics.
+    pub fn metrics(&self) -> &BusMetrics {
+        &self.metrics
+    }
+
     /// Deliveries parked in the dead-letter list: topic, delivery id, reason.
     pub fn dead_letters(&self) -> Vec<(Topic, String, String)> {
         self.lock().dead_letters.clone()

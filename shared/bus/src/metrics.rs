@@ -37,6 +37,15 @@ impl BusMetrics {
         Ok(metrics)
     }
 
+    /// Registers these same metrics (shared values) in another registry as well: the
+    /// in-process bus is one bus for every service of the process.
+    pub fn register_clones(&self, registry: &Registry) -> Result<(), PrometheusError> {
+        for collector in self.collectors() {
+            registry.register(collector)?;
+        }
+        Ok(())
+    }
+
     /// Creates the metrics without registering them (benchmarks, tests).
     pub fn unregistered() -> Result<Self, PrometheusError> {
         let counter = |name: &str, help: &str, labels: &[&str]| {

@@ -132,6 +132,10 @@ pub struct BusConfig {
     pub redis_url: Option<String>,
     /// Directory where events are buffered while Redis is unreachable.
     pub buffer_dir: PathBuf,
+    /// Prefix of every Redis key (streams, dedup sets, the dead-letter stream).
+    pub key_prefix: String,
+    /// Size bound of each of the two disk buffers (trading events, market data), in MiB.
+    pub buffer_max_mb: u64,
 }
 
 impl Default for BusConfig {
@@ -139,6 +143,8 @@ impl Default for BusConfig {
         Self {
             redis_url: None,
             buffer_dir: PathBuf::from("var/bus-buffer"),
+            key_prefix: "levibot:".to_owned(),
+            buffer_max_mb: 256,
         }
     }
 }
@@ -148,6 +154,8 @@ impl fmt::Debug for BusConfig {
         f.debug_struct("BusConfig")
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("buffer_dir", &self.buffer_dir)
+            .field("key_prefix", &self.key_prefix)
+            .field("buffer_max_mb", &self.buffer_max_mb)
             .finish()
     }
 }

@@ -132,6 +132,22 @@ impl Config {
     }
 
     fn check_paths(&self, problems: &mut Vec<Problem>) {
+        let prefix = &self.bus.key_prefix;
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            problems.push(Problem::new(
+                "bus.key_prefix",
+                format!("must be 1 to 64 printable characters without spaces, got {prefix:?}"),
+            ));
+        }
+        if !(1..=1_048_576).contains(&self.bus.buffer_max_mb) {
+            problems.push(Problem::new(
+                "bus.buffer_max_mb",
+                format!(
+                    "must be between 1 and 1048576, got {}",
+                    self.bus.buffer_max_mb
+                ),
+            ));
+        }
         if self.bus.buffer_dir.as_os_str().is_empty() {
             problems.push(Problem::new("bus.buffer_dir", "must not be empty"));
         }

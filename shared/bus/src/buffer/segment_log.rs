@@ -13,6 +13,7 @@ const HEADER_BYTES: usize = 8;
 const MAX_BODY_BYTES: u32 = 16 * 1024 * 1024;
 const SEGMENT_SUFFIX: &str = ".seg";
 const CURSOR_FILE: &str = "cursor";
+const LOCK_FILE: &str = "lock";
 
 /// One buffered event: its topic and the encoded envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub struct SegmentLog {
     cursor: Position,
     pending: u64,
     reader: Option<(u64, BufReader<File>, u64)>,
+    /// Held for the log's lifetime: one writer per directory, across processes.
+    _lock: File,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -177,6 +180,17 @@ impl SegmentLog {
     ) -> io::Result<(Self, OpenReport)> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        if lock.try_lock().is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("disk buffer {} is in use by another bus", dir.display()),
+            ));
+        }
         let mut ids: Vec<u64> = fs::read_dir(&dir)?
             .filter_map(|entry| {
                 let name = entry.ok()?.file_name().into_string().ok()?;
@@ -263,6 +277,7 @@ impl SegmentLog {
             cursor,
             pending: report.pending,
             reader: None,
+            _lock: lock,
         };
         Ok((log, report))
     }
@@ -412,13 +427,13 @@ impl SegmentLog {
             self.segments.pop_front();
         }
         // a cursor at the end of a deleted segment moves to the start of the next one
-        if let Some(head) = self.segments.front() {
-            if self.cursor.segment < head.id {
-                self.cursor = Position {
-                    segment: head.id,
-                    offset: 0,
-                };
-            }
+        if let Some(head) = self.segments.front()
+            && self.cursor.segment < head.id
+        {
+            self.cursor = Position {
+                segment: head.id,
+                offset: 0,
+            };
         }
         self.persist_cursor()
     }
@@ -632,6 +647,16 @@ mod tests {
             .filter(|r| r.topic == Topic::MdTrade)
             .count();
         assert_eq!(trades, expected as u64);
+    }
+
+    #[test]
+    fn a_directory_has_one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = SegmentLog::open(dir.path(), small()).unwrap();
+        let err = SegmentLog::open(dir.path(), small()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        drop(log);
+        assert!(SegmentLog::open(dir.path(), small()).is_ok());
     }
 
     #[test]

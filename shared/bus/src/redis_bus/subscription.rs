@@ -167,19 +167,19 @@ impl RedisSubscription {
             .arg(&self.key)
             .query_async(&mut self.conn)
             .await;
-        if let Ok(reply) = reply {
-            if let Some(group) = reply.groups.iter().find(|g| g.name == self.group) {
-                let labels = [self.topic.name(), self.group.as_str()];
+        if let Ok(reply) = reply
+            && let Some(group) = reply.groups.iter().find(|g| g.name == self.group)
+        {
+            let labels = [self.topic.name(), self.group.as_str()];
+            self.metrics
+                .pending
+                .with_label_values(&labels)
+                .set(i64::try_from(group.pending).unwrap_or(i64::MAX));
+            if let Some(lag) = group.lag {
                 self.metrics
-                    .pending
+                    .consumer_lag
                     .with_label_values(&labels)
-                    .set(i64::try_from(group.pending).unwrap_or(i64::MAX));
-                if let Some(lag) = group.lag {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&labels)
-                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
-                }
+                    .set(i64::try_from(lag).unwrap_or(i64::MAX));
             }
         }
     }
