@@ -2,9 +2,8 @@ use prometheus::{Encoder, TextEncoder};
 
 pub use prometheus::Error as PrometheusError;
 pub use prometheus::{
-    core::Collector,
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Registry, core::Collector,
 };
 
 /// A registry for one service: every metric name gets the `levibot_` prefix. Each service in a

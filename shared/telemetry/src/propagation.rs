@@ -30,7 +30,10 @@ pub fn inject_context(span: &tracing::Span, headers: &mut HeaderMap) {
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     let mut headers = HeaderMap::new();
     inject_context(span, &mut headers);
-    headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The 32-hex-digit trace id of `span`, or `None` when it has no valid OpenTelemetry context
