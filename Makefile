@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # ONNX Runtime is loaded at run time from this path (set-up installs it into $(VENV)).
 export ORT_DYLIB_PATH ?= $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*))
 
-.PHONY: help setup build demo test lint fmt up sanity clean
+.PHONY: help setup build demo test bench lint fmt up sanity clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ demo: setup build ## set up, start the fleet (levibot up), sanity-check it, stop
 test: setup lint ## set up, lint, then the doc tests and every test (nextest)
 	$(CARGO) test --doc --workspace --locked
 	$(CARGO) nextest run --workspace --locked --profile ci
+
+bench: setup ## benchmarks (release build); prints `bench <name>: <figure>` lines
+	$(CARGO) bench --locked -p levibot-bus -p levibot-exchange 2>&1 | grep -E '^(bench|machine)'
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
