@@ -6,6 +6,8 @@
 pub mod exchange_sim;
 /// The in-process fleet supervisor.
 pub mod fleet;
+/// `levibot replay`: publish a kline CSV as `md.bar`.
+pub mod replay;
 /// `levibot sanity-check` output.
 pub mod sanity;
 

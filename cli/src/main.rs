@@ -48,6 +48,8 @@ enum Command {
         #[arg(long, default_value_t = 3000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Publish a kline CSV's bars as `md.bar` into a running fleet (needs `bus.redis_url`).
+    Replay(levibot_cli::replay::ReplayArgs),
     /// Serve recorded market data over Binance's WebSocket and REST protocols (a local
     /// stand-in for the exchange).
     ExchangeSim(levibot_cli::exchange_sim::Args),
@@ -89,6 +91,18 @@ fn main() -> ExitCode {
             })
         }
         Command::SanityCheck { json, timeout_ms } => sanity_check(&config, json, timeout_ms),
+        Command::Replay(args) => run_main("replay", config, |config, telemetry| async move {
+            let file = args.file.display().to_string();
+            let (symbol, interval) = (args.symbol, args.interval);
+            let result = levibot_cli::replay::run(&config, args).await;
+            telemetry.shutdown().await;
+            let report = result?;
+            print_line(&format!(
+                "replayed {} {symbol} {interval} bars from {file} onto md.bar ({} rows rejected)",
+                report.published, report.rejected_rows
+            ));
+            Ok(())
+        }),
         Command::ExchangeSim(args) => {
             run_main("exchange-sim", config, |_config, telemetry| async move {
                 let result = levibot_cli::exchange_sim::run(args).await;
@@ -159,6 +173,11 @@ fn sanity_check(config: &Config, json: bool, timeout_ms: u64) -> ExitCode {
         return ExitCode::FAILURE;
     }
     printed
+}
+
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
 }
 
 fn print_or_fail(bytes: &[u8]) -> ExitCode {

@@ -298,3 +298,81 @@ async fn a_second_sigint_forces_exit_while_a_stream_holds_shutdown() {
     );
     drop(watch);
 }
+
+fn ftx_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv")
+}
+
+#[test]
+fn replay_publishes_every_bar_of_the_file_onto_md_bar() {
+    use levibot_bus::Envelope;
+    use levibot_proto::v1;
+
+    let prefix = format!(
+        "test:replay:{}:{}:",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let buffer = tempfile::tempdir().unwrap();
+    let output = levibot()
+        .arg("replay")
+        .arg(ftx_file())
+        .args(["--symbol", "BTCUSDT", "--interval", "1m", "--speed", "max"])
+        .args(["--set", &format!("bus.redis_url={}", redis_url())])
+        .args(["--set", &format!("bus.key_prefix={prefix}")])
+        .arg("--set")
+        .arg(format!("bus.buffer_dir={}", buffer.path().display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("replayed 45031 BTCUSDT 1m bars"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let key = format!("{prefix}md.bar");
+    let len: u64 = redis::cmd("XLEN").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(len, 45_031);
+    let mut bar = |cmd: &str| -> v1::Bar {
+        let reply: redis::streams::StreamRangeReply = redis::cmd(cmd)
+            .arg(&key)
+            .arg(if cmd == "XRANGE" { "-" } else { "+" })
+            .arg(if cmd == "XRANGE" { "+" } else { "-" })
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
+        let bytes: Vec<u8> =
+            redis::from_redis_value_ref(reply.ids[0].map.get("e").unwrap()).unwrap();
+        Envelope::decode(&bytes).unwrap().message().unwrap()
+    };
+    let (first, last) = (bar("XRANGE"), bar("XREVRANGE"));
+    // the file's first and last rows
+    assert_eq!(
+        (first.open_time_ms, first.open.as_str()),
+        (1_640_991_660_000, "46319.0")
+    );
+    assert_eq!(last.symbol, "BTCUSDT");
+    assert_eq!(last.open_time_ms, 1_643_693_460_000);
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut conn).unwrap();
+}
+
+#[test]
+fn replay_without_redis_says_why_and_exits_non_zero() {
+    let output = levibot()
+        .arg("replay")
+        .arg(ftx_file())
+        .args(["--symbol", "BTCUSDT"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("bus.redis_url"),
+        "{}",
+        text(&output.stderr)
+    );
+}
