@@ -48,6 +48,11 @@ enum Command {
         #[arg(long, default_value_t = 3000, value_name = "MS")]
         timeout_ms: u64,
     },
+    /// Stored market data: list the series, import a kline CSV, find gaps.
+    Data {
+        #[command(subcommand)]
+        command: levibot_cli::data::DataCommand,
+    },
     /// Publish a kline CSV's bars as `md.bar` into a running fleet (needs `bus.redis_url`).
     Replay(levibot_cli::replay::ReplayArgs),
     /// Serve recorded market data over Binance's WebSocket and REST protocols (a local
@@ -91,6 +96,12 @@ fn main() -> ExitCode {
             })
         }
         Command::SanityCheck { json, timeout_ms } => sanity_check(&config, json, timeout_ms),
+        Command::Data { command } => run_main("data", config, |config, telemetry| async move {
+            let result = levibot_cli::data::run(&config, command).await;
+            telemetry.shutdown().await;
+            print_line(result?.trim_end());
+            Ok(())
+        }),
         Command::Replay(args) => run_main("replay", config, |config, telemetry| async move {
             let file = args.file.display().to_string();
             let (symbol, interval) = (args.symbol, args.interval);

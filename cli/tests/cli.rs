@@ -169,7 +169,8 @@ async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
 
 #[test]
 fn up_prints_its_addresses_serves_and_stops_on_sigint() {
-    let (mut child, urls) = spawn_up();
+    let state = tempfile::tempdir().unwrap();
+    let (mut child, urls) = spawn_up(state.path());
     let set: Vec<String> = urls
         .iter()
         .map(|(service, url)| format!("services.{}.grpc_url={url}", service.config_key()))
@@ -205,9 +206,16 @@ fn up_prints_its_addresses_serves_and_stops_on_sigint() {
 }
 
 /// Spawns `levibot up` on port-0 listeners and returns it with the gRPC URL of each service.
-fn spawn_up() -> (std::process::Child, Vec<(ServiceName, String)>) {
+fn spawn_up(state: &std::path::Path) -> (std::process::Child, Vec<(ServiceName, String)>) {
     let mut command = levibot();
     command.arg("up");
+    command.arg("--set").arg(format!(
+        "store.database_url=sqlite://{}/levibot.db",
+        state.display()
+    ));
+    command
+        .arg("--set")
+        .arg(format!("bus.buffer_dir={}/bus", state.display()));
     for service in ServiceName::ALL {
         let key = service.config_key();
         command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);
@@ -242,7 +250,11 @@ fn spawn_up() -> (std::process::Child, Vec<(ServiceName, String)>) {
 async fn a_second_sigint_forces_exit_while_a_stream_holds_shutdown() {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-    let (mut child, urls) = tokio::task::spawn_blocking(spawn_up).await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let path = state.path().to_owned();
+    let (mut child, urls) = tokio::task::spawn_blocking(move || spawn_up(&path))
+        .await
+        .unwrap();
     let backend = urls
         .iter()
         .find(|(s, _)| *s == ServiceName::Backend)

@@ -12,6 +12,7 @@ use std::{net::SocketAddr, time::Duration};
 use levibot_cli::{Bind, Fleet, FleetError};
 use levibot_config::{Config, ConfigLoader, ServiceName};
 use levibot_telemetry::InjectTraceContext;
+use levibot_trade_store::testing::TestSchema;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 use tonic_health::pb::{
@@ -29,11 +30,14 @@ pub fn test_database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A config pointing at the test Redis and PostgreSQL, otherwise the embedded defaults.
-pub fn test_config() -> Config {
+/// A config pointing at the test Redis (under `key_prefix`, buffering in `buffer_dir`) and at
+/// `database_url`, otherwise the embedded defaults.
+pub fn test_config(database_url: &str, key_prefix: &str, buffer_dir: &std::path::Path) -> Config {
     ConfigLoader::new()
         .set("bus.redis_url", &test_redis_url())
-        .set("store.database_url", &test_database_url())
+        .set("bus.key_prefix", key_prefix)
+        .set("bus.buffer_dir", &buffer_dir.display().to_string())
+        .set("store.database_url", database_url)
         .set("telemetry.log_filter", "warn")
         .load()
         .unwrap_or_else(|err| panic!("test config is invalid: {err}"))
@@ -42,24 +46,38 @@ pub fn test_config() -> Config {
 /// A gRPC channel that injects the current span's trace context into every call.
 pub type TracedChannel = InjectTraceContext<Channel>;
 
-/// The whole fleet running in this process on ephemeral loopback ports.
+/// The whole fleet running in this process on ephemeral loopback ports, with a PostgreSQL
+/// schema, a Redis key prefix and a disk-buffer folder of its own, so sandboxes run in
+/// parallel.
 #[derive(Debug)]
 pub struct Sandbox {
     fleet: Fleet,
+    schema: TestSchema,
+    _buffer: tempfile::TempDir,
 }
 
 impl Sandbox {
-    /// Starts the seven services with [`test_config`].
+    /// Starts the seven services with [`test_config`] on a fresh schema and key prefix.
     pub async fn start() -> Self {
-        Self::start_with(test_config()).await
-    }
-
-    /// Starts the seven services with `config` (listen addresses are replaced by port 0).
-    pub async fn start_with(config: Config) -> Self {
+        let schema = TestSchema::create_on(&test_database_url())
+            .await
+            .unwrap_or_else(|err| panic!("cannot create a test schema: {err}"));
+        let buffer = tempfile::tempdir().unwrap_or_else(|err| panic!("temp dir: {err}"));
+        let prefix = format!("{}:", schema.name());
+        let config = test_config(schema.url(), &prefix, buffer.path());
         let fleet = Fleet::start(config, Bind::Ephemeral)
             .await
             .unwrap_or_else(|err| panic!("sandbox did not start: {err}"));
-        Self { fleet }
+        Self {
+            fleet,
+            schema,
+            _buffer: buffer,
+        }
+    }
+
+    /// The Redis key prefix of this sandbox's bus.
+    pub fn key_prefix(&self) -> &str {
+        &self.fleet.config().bus.key_prefix
     }
 
     /// The fleet's configuration, pointing at the bound ports.
@@ -119,9 +137,13 @@ impl Sandbox {
         self.fleet.stop_service(service);
     }
 
-    /// Stops everything and waits for every task.
+    /// Stops everything, waits for every task, and drops the schema.
     pub async fn shutdown(self) -> Result<(), FleetError> {
-        self.fleet.shutdown().await
+        let stopped = self.fleet.shutdown().await;
+        if let Err(err) = self.schema.drop_schema().await {
+            eprintln!("could not drop the test schema: {err}");
+        }
+        stopped
     }
 }
 

@@ -76,6 +76,14 @@ impl Bus {
         }
     }
 
+    /// The bus's metrics.
+    pub fn metrics(&self) -> BusMetrics {
+        match self {
+            Self::Redis(bus) => bus.metrics().clone(),
+            Self::InProcess(bus) => bus.metrics().clone(),
+        }
+    }
+
     /// Drains the disk buffer for up to 2 s, then stops accepting publishes. Whatever is
     /// still buffered stays on disk and is delivered at the next start.
     pub async fn close(&self) {

@@ -218,6 +218,30 @@ impl<B: EventBus, M: BusMessage> Consumer<B, M> {
         }
     }
 
+    /// Gives back everything handed out and not committed: the next [`next`](Self::next)
+    /// starts again with it, in order. For a caller that could not process a batch (its store
+    /// was unavailable) and will retry.
+    pub fn retry_later(&mut self) {
+        self.subscription.redeliver_pending();
+    }
+
+    /// Parks an event that decoded but cannot be used (a domain rule refuses it) in the
+    /// dead-letter stream with `reason`, counted, and acknowledges it.
+    pub async fn reject(
+        &mut self,
+        received: &Received<M>,
+        reason: &'static str,
+    ) -> Result<(), BusError> {
+        self.seen.insert(received.envelope.id, LOCAL_WINDOW);
+        let delivery = Delivery {
+            topic: M::TOPIC,
+            id: received.delivery_id.clone(),
+            bytes: received.envelope.encode(),
+            redelivered: false,
+        };
+        self.dead_letter(&delivery, reason).await
+    }
+
     /// The subscription's consumer group.
     pub fn group(&self) -> &str {
         self.subscription.group()

@@ -186,6 +186,11 @@ impl RedisBus {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The bus's metrics.
+    pub fn metrics(&self) -> &BusMetrics {
+        &self.inner.metrics
+    }
+
     /// The options it runs with.
     pub fn options(&self) -> &RedisBusOptions {
         &self.inner.options

@@ -1,0 +1,81 @@
+use levibot_proto::ConversionError;
+use tonic::Status;
+
+use crate::store::StoreError;
+
+/// Why a trade-store RPC failed. [`From<ApiError> for Status`](#impl-From<ApiError>-for-Status)
+/// is the one place errors become gRPC statuses:
+///
+/// | error | code | retry? |
+/// | --- | --- | --- |
+/// | bad request, oversized batch, invalid row | `INVALID_ARGUMENT` | no |
+/// | client order id reused for another order | `ALREADY_EXISTS` | no |
+/// | database unreachable, busy, timing out | `UNAVAILABLE` | yes |
+/// | anything else (corrupt row, SQL error) | `INTERNAL` | no |
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed, too large, or holds an invalid value. Nothing was stored.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ConversionError> for ApiError {
+    fn from(err: ConversionError) -> Self {
+        Self::InvalidArgument(err.to_string())
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::InvalidArgument(message) => Status::invalid_argument(message),
+            ApiError::Store(err @ StoreError::InvalidInput(_)) => {
+                Status::invalid_argument(err.to_string())
+            }
+            ApiError::Store(err @ StoreError::Conflict(_)) => {
+                Status::already_exists(err.to_string())
+            }
+            ApiError::Store(err) if err.is_transient() => {
+                tracing::warn!(error = %err, "store unavailable");
+                Status::unavailable(err.to_string())
+            }
+            ApiError::Store(err) => {
+                tracing::error!(error = %err, "store failed");
+                Status::internal(err.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_tell_rejections_from_transient_failures() {
+        let code = |err: ApiError| Status::from(err).code();
+        assert_eq!(
+            code(ApiError::InvalidArgument("x".into())),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code(StoreError::InvalidInput("x".into()).into()),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            code(StoreError::Conflict("x".into()).into()),
+            tonic::Code::AlreadyExists
+        );
+        assert_eq!(
+            code(StoreError::from(sqlx::Error::PoolTimedOut).into()),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            code(StoreError::from(sqlx::Error::RowNotFound).into()),
+            tonic::Code::Internal
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Rows to domain values and back, shared by both backends. Decimals cross the SQL boundary as
+//! their canonical strings (rust_decimal's `Display`, scale kept): PostgreSQL casts them to and
+//! from NUMERIC in the statement, SQLite stores the text as is.
+
+use std::{fmt::Display, str::FromStr};
+
+use levibot_core::{
+    Bar, ClientOrderId, Fill, FillParts, Interval, Money, OrderRequest, OrderType, Price, Quantity,
+    Side, SignalId, Symbol, TimeInForce, TimestampMs,
+};
+
+use super::{
+    AuditEntry, AuditRecord, EquitySnapshot, OrderRecord, OrderState, OrderStatus, SignalRecord,
+    StoreError,
+};
+
+fn parse<T>(table: &'static str, column: &str, value: &str) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value
+        .parse()
+        .map_err(|err| StoreError::corrupt(table, format!("{column} {value:?}: {err}")))
+}
+
+fn parse_opt<T>(
+    table: &'static str,
+    column: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, StoreError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value.map(|v| parse(table, column, v)).transpose()
+}
+
+/// One stored bar: open time and the five decimals as text.
+pub(crate) type BarRow = (i64, String, String, String, String, String);
+
+pub(crate) fn bar_from_row(
+    symbol: Symbol,
+    interval: Interval,
+    row: &BarRow,
+) -> Result<Bar, StoreError> {
+    let (open_time, open, high, low, close, volume) = row;
+    bar_from_text(
+        symbol,
+        interval,
+        *open_time,
+        [open, high, low, close, volume],
+    )
+}
+
+/// A stored bar from its open time and its open, high, low, close and volume as text.
+pub(crate) fn bar_from_text(
+    symbol: Symbol,
+    interval: Interval,
+    open_time: i64,
+    [open, high, low, close, volume]: [&str; 5],
+) -> Result<Bar, StoreError> {
+    Bar::new(
+        symbol,
+        interval,
+        TimestampMs::new(open_time),
+        parse("bars", "open", open)?,
+        parse("bars", "high", high)?,
+        parse("bars", "low", low)?,
+        parse("bars", "close", close)?,
+        parse("bars", "volume", volume)?,
+    )
+    .map_err(|err| StoreError::corrupt("bars", format!("bar at {open_time}: {err}")))
+}
+
+/// The bars of a batch as column arrays, decimals as canonical text.
+#[derive(Debug, Default)]
+pub(crate) struct BarColumns {
+    pub(crate) symbol: Vec<String>,
+    pub(crate) interval: Vec<String>,
+    pub(crate) open_time: Vec<i64>,
+    pub(crate) open: Vec<String>,
+    pub(crate) high: Vec<String>,
+    pub(crate) low: Vec<String>,
+    pub(crate) close: Vec<String>,
+    pub(crate) volume: Vec<String>,
+}
+
+/// One stored order, columns as the backends read them.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub(crate) client_order_id: String,
+    pub(crate) symbol: String,
+    pub(crate) side: String,
+    pub(crate) order_type: String,
+    pub(crate) quantity: String,
+    pub(crate) limit_price: Option<String>,
+    pub(crate) time_in_force: Option<String>,
+    pub(crate) signal_id: Option<String>,
+    pub(crate) created_ms: i64,
+    pub(crate) status: String,
+    pub(crate) exchange_order_id: Option<String>,
+    pub(crate) filled_quantity: String,
+    pub(crate) average_price: Option<String>,
+    pub(crate) reject_reason: Option<String>,
+    pub(crate) updated_ms: i64,
+}
+
+/// The columns of an order, as the backends bind them.
+#[derive(Debug)]
+pub(crate) struct OrderColumns {
+    pub(crate) client_order_id: String,
+    pub(crate) symbol: String,
+    pub(crate) side: &'static str,
+    pub(crate) order_type: &'static str,
+    pub(crate) quantity: String,
+    pub(crate) limit_price: Option<String>,
+    pub(crate) time_in_force: Option<&'static str>,
+    pub(crate) signal_id: Option<String>,
+    pub(crate) created_ms: i64,
+    pub(crate) status: &'static str,
+    pub(crate) exchange_order_id: Option<String>,
+    pub(crate) filled_quantity: String,
+    pub(crate) average_price: Option<String>,
+    pub(crate) reject_reason: Option<String>,
+    pub(crate) updated_ms: i64,
+}
+
+impl BarColumns {
+    pub(crate) fn of(bars: &[Bar]) -> Self {
+        let mut columns = Self {
+            symbol: Vec::with_capacity(bars.len()),
+            interval: Vec::with_capacity(bars.len()),
+            open_time: Vec::with_capacity(bars.len()),
+            open: Vec::with_capacity(bars.len()),
+            high: Vec::with_capacity(bars.len()),
+            low: Vec::with_capacity(bars.len()),
+            close: Vec::with_capacity(bars.len()),
+            volume: Vec::with_capacity(bars.len()),
+        };
+        for bar in bars {
+            columns.symbol.push(bar.symbol().as_str().to_owned());
+            columns.interval.push(bar.interval().as_str().to_owned());
+            columns.open_time.push(bar.open_time().as_i64());
+            columns.open.push(bar.open().to_string());
+            columns.high.push(bar.high().to_string());
+            columns.low.push(bar.low().to_string());
+            columns.close.push(bar.close().to_string());
+            columns.volume.push(bar.volume().to_string());
+        }
+        columns
+    }
+}
+
+impl OrderColumns {
+    pub(crate) fn of(record: &OrderRecord) -> Self {
+        let request = record.request();
+        let state = record.state();
+        let (order_type, limit_price, time_in_force) = match request.order_type() {
+            OrderType::Market => ("MARKET", None, None),
+            OrderType::Limit {
+                price,
+                time_in_force,
+            } => (
+                "LIMIT",
+                Some(price.to_string()),
+                Some(time_in_force.as_str()),
+            ),
+        };
+        Self {
+            client_order_id: request.client_order_id().to_string(),
+            symbol: request.symbol().as_str().to_owned(),
+            side: request.side().as_str(),
+            order_type,
+            quantity: request.quantity().to_string(),
+            limit_price,
+            time_in_force,
+            signal_id: request.signal_id().map(|id| id.to_string()),
+            created_ms: request.created_at().as_i64(),
+            status: state.status.as_str(),
+            exchange_order_id: state.exchange_order_id.clone(),
+            filled_quantity: state.filled_quantity.to_string(),
+            average_price: state.average_price.map(|p| p.to_string()),
+            reject_reason: state.reject_reason.clone(),
+            updated_ms: state.updated_at.as_i64(),
+        }
+    }
+}
+
+impl OrderRow {
+    pub(crate) fn into_record(self) -> Result<OrderRecord, StoreError> {
+        const T: &str = "orders";
+        let order_type = match (self.order_type.as_str(), self.limit_price.as_deref()) {
+            ("MARKET", _) => OrderType::Market,
+            ("LIMIT", Some(price)) => OrderType::Limit {
+                price: parse(T, "limit_price", price)?,
+                time_in_force: parse::<TimeInForce>(
+                    T,
+                    "time_in_force",
+                    self.time_in_force.as_deref().unwrap_or_default(),
+                )?,
+            },
+            (other, _) => {
+                return Err(StoreError::corrupt(
+                    T,
+                    format!("order type {other:?} without a limit price"),
+                ));
+            }
+        };
+        let request = OrderRequest::new(
+            parse::<ClientOrderId>(T, "client_order_id", &self.client_order_id)?,
+            parse::<Symbol>(T, "symbol", &self.symbol)?,
+            parse::<Side>(T, "side", &self.side)?,
+            order_type,
+            parse::<Quantity>(T, "quantity", &self.quantity)?,
+            parse_opt::<SignalId>(T, "signal_id", self.signal_id.as_deref())?,
+            TimestampMs::new(self.created_ms),
+        )
+        .map_err(|err| StoreError::corrupt(T, err))?;
+        let state = OrderState {
+            status: parse::<OrderStatus>(T, "status", &self.status)?,
+            exchange_order_id: self.exchange_order_id,
+            filled_quantity: parse(T, "filled_quantity", &self.filled_quantity)?,
+            average_price: parse_opt::<Price>(T, "average_price", self.average_price.as_deref())?,
+            updated_at: TimestampMs::new(self.updated_ms),
+            reject_reason: self.reject_reason,
+        };
+        OrderRecord::new(request, state).map_err(|err| StoreError::corrupt(T, err))
+    }
+
+    /// Whether this stored order was made from the same request as `new` (decimals compared by
+    /// value).
+    pub(crate) fn same_request(&self, new: &OrderColumns) -> bool {
+        let same_decimal = |a: &str, b: &str| match (
+            rust_decimal::Decimal::from_str(a),
+            rust_decimal::Decimal::from_str(b),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        let same_opt_decimal = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => same_decimal(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.symbol == new.symbol
+            && self.side == new.side
+            && self.order_type == new.order_type
+            && same_decimal(&self.quantity, &new.quantity)
+            && same_opt_decimal(self.limit_price.as_deref(), new.limit_price.as_deref())
+            && self.time_in_force.as_deref() == new.time_in_force
+            && self.signal_id == new.signal_id
+            && self.created_ms == new.created_ms
+    }
+}
+
+/// One stored fill.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FillRow {
+    pub(crate) fill_id: String,
+    pub(crate) client_order_id: String,
+    pub(crate) symbol: String,
+    pub(crate) side: String,
+    pub(crate) price: String,
+    pub(crate) quantity: String,
+    pub(crate) fee: String,
+    pub(crate) fee_asset: String,
+    pub(crate) is_maker: bool,
+    pub(crate) exchange_time_ms: i64,
+    pub(crate) receive_time_ms: i64,
+}
+
+impl FillRow {
+    pub(crate) fn into_fill(self) -> Result<Fill, StoreError> {
+        const T: &str = "fills";
+        Fill::new(FillParts {
+            fill_id: parse(T, "fill_id", &self.fill_id)?,
+            client_order_id: parse(T, "client_order_id", &self.client_order_id)?,
+            symbol: parse(T, "symbol", &self.symbol)?,
+            side: parse(T, "side", &self.side)?,
+            price: parse(T, "price", &self.price)?,
+            quantity: parse(T, "quantity", &self.quantity)?,
+            fee: Money::new(parse(T, "fee", &self.fee)?),
+            fee_asset: self.fee_asset,
+            is_maker: self.is_maker,
+            exchange_time: TimestampMs::new(self.exchange_time_ms),
+            receive_time: TimestampMs::new(self.receive_time_ms),
+        })
+        .map_err(|err| StoreError::corrupt(T, err))
+    }
+}
+
+/// The fills of a batch as column arrays.
+#[derive(Debug, Default)]
+pub(crate) struct FillColumns {
+    pub(crate) fill_id: Vec<String>,
+    pub(crate) client_order_id: Vec<String>,
+    pub(crate) symbol: Vec<String>,
+    pub(crate) side: Vec<String>,
+    pub(crate) price: Vec<String>,
+    pub(crate) quantity: Vec<String>,
+    pub(crate) fee: Vec<String>,
+    pub(crate) fee_asset: Vec<String>,
+    pub(crate) is_maker: Vec<bool>,
+    pub(crate) exchange_time_ms: Vec<i64>,
+    pub(crate) receive_time_ms: Vec<i64>,
+}
+
+impl FillColumns {
+    pub(crate) fn of(fills: &[Fill]) -> Self {
+        let mut c = Self::default();
+        for fill in fills {
+            c.fill_id.push(fill.fill_id().to_string());
+            c.client_order_id.push(fill.client_order_id().to_string());
+            c.symbol.push(fill.symbol().as_str().to_owned());
+            c.side.push(fill.side().as_str().to_owned());
+            c.price.push(fill.price().to_string());
+            c.quantity.push(fill.quantity().to_string());
+            c.fee.push(fill.fee().to_string());
+            c.fee_asset.push(fill.fee_asset().to_owned());
+            c.is_maker.push(fill.is_maker());
+            c.exchange_time_ms.push(fill.exchange_time().as_i64());
+            c.receive_time_ms.push(fill.receive_time().as_i64());
+        }
+        c
+    }
+}
+
+/// One stored signal.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SignalRow {
+    pub(crate) signal_id: String,
+    pub(crate) symbol: String,
+    pub(crate) bar_open_time_ms: i64,
+    pub(crate) side: String,
+    pub(crate) probability_up: f64,
+    pub(crate) confidence: f64,
+    pub(crate) strategy: String,
+    pub(crate) votes: String,
+    pub(crate) created_ms: i64,
+}
+
+impl SignalRow {
+    pub(crate) fn into_record(self) -> Result<SignalRecord, StoreError> {
+        const T: &str = "signals";
+        Ok(SignalRecord {
+            signal_id: parse(T, "signal_id", &self.signal_id)?,
+            symbol: parse(T, "symbol", &self.symbol)?,
+            bar_open_time: TimestampMs::new(self.bar_open_time_ms),
+            side: parse(T, "side", &self.side)?,
+            probability_up: self.probability_up,
+            confidence: self.confidence,
+            strategy: self.strategy,
+            votes: serde_json::from_str(&self.votes).map_err(|err| StoreError::corrupt(T, err))?,
+            created_at: TimestampMs::new(self.created_ms),
+        })
+    }
+}
+
+/// Checks what the schema cannot: probabilities in `0..=1` and finite.
+pub(crate) fn check_signal(signal: &SignalRecord) -> Result<(), StoreError> {
+    for (name, value) in [
+        ("probability_up", signal.probability_up),
+        ("confidence", signal.confidence),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(StoreError::InvalidInput(format!(
+                "signal {}: {name} must be within 0..=1, got {value}",
+                signal.signal_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One stored equity snapshot.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EquityRow {
+    pub(crate) at_ms: i64,
+    pub(crate) equity: String,
+    pub(crate) cash: String,
+    pub(crate) unrealized_pnl: String,
+    pub(crate) realized_pnl: String,
+}
+
+impl EquityRow {
+    pub(crate) fn into_snapshot(self) -> Result<EquitySnapshot, StoreError> {
+        const T: &str = "equity_snapshots";
+        Ok(EquitySnapshot {
+            at: TimestampMs::new(self.at_ms),
+            equity: parse(T, "equity", &self.equity)?,
+            cash: parse(T, "cash", &self.cash)?,
+            unrealized_pnl: parse(T, "unrealized_pnl", &self.unrealized_pnl)?,
+            realized_pnl: parse(T, "realized_pnl", &self.realized_pnl)?,
+        })
+    }
+}
+
+/// One stored audit entry.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub(crate) id: i64,
+    pub(crate) at_ms: i64,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) detail: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_record(self) -> Result<AuditRecord, StoreError> {
+        Ok(AuditRecord {
+            id: self.id,
+            entry: AuditEntry {
+                at: TimestampMs::new(self.at_ms),
+                actor: self.actor,
+                action: self.action,
+                detail: serde_json::from_str(&self.detail)
+                    .map_err(|err| StoreError::corrupt("audit_log", err))?,
+            },
+        })
+    }
+}
+
+/// Checks what the schema cannot: actor and action are not empty.
+pub(crate) fn check_audit(entry: &AuditEntry) -> Result<(), StoreError> {
+    if entry.actor.trim().is_empty() || entry.action.trim().is_empty() {
+        return Err(StoreError::InvalidInput(
+            "an audit entry needs an actor and an action".to_owned(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,537 @@
+//! The PostgreSQL backend. New bars stream in with a binary `COPY`; batches that overlap stored
+//! rows, and fills, travel as arrays (`UNNEST`), one statement per chunk, with decimals as text
+//! cast to NUMERIC by the server. Decimals come back as `::text`: their scale survives the
+//! round trip exactly (even `0.00`, which binary decoding would turn into `0`).
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use levibot_config::redact_url;
+use levibot_core::{Bar, Fill, Interval, Symbol};
+use sqlx::{
+    PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use super::{
+    AuditEntry, EquitySnapshot, FillsReport, OrderRecord, SignalRecord, StoreError, UpsertReport,
+    codec::{
+        AuditRow, BarColumns, BarRow, EquityRow, FillColumns, FillRow, OrderColumns, OrderRow,
+        SignalRow, bar_from_row,
+    },
+    pg_binary_copy,
+    series::GapScan,
+};
+
+/// Rows per `UNNEST` statement: large enough that round trips do not dominate, small enough to
+/// keep a statement's arrays a few MB.
+const CHUNK: usize = 10_000;
+const MAX_CONNECTIONS: u32 = 8;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl {
+        url: redact_url(url),
+        reason: err.to_string(),
+    })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await?;
+    let mut migrator = sqlx::migrate!("migrations/postgres");
+    migrator.dangerous_set_table_name(super::MIGRATIONS_TABLE);
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Stores a batch in one transaction. Each chunk whose key ranges hold no stored bar yet (the
+/// common case: new data) is streamed in with `COPY`; a chunk overlapping stored bars goes
+/// through `INSERT ... ON CONFLICT DO NOTHING` and an `UPDATE` of the bars that changed. If a
+/// concurrent writer stores an overlapping key between the check and the `COPY`, the whole
+/// batch is retried on the conflict-safe path.
+pub(super) async fn upsert_bars(pool: &PgPool, bars: &[Bar]) -> Result<UpsertReport, StoreError> {
+    match upsert_bars_once(pool, bars, true).await {
+        Err(StoreError::Database(sqlx::Error::Database(err))) if err.is_unique_violation() => {
+            tracing::debug!("bar copy raced a concurrent writer; retrying with on conflict");
+            upsert_bars_once(pool, bars, false).await
+        }
+        other => other,
+    }
+}
+
+async fn upsert_bars_once(
+    pool: &PgPool,
+    bars: &[Bar],
+    allow_copy: bool,
+) -> Result<UpsertReport, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut report = UpsertReport::default();
+    for chunk in bars.chunks(CHUNK) {
+        let chunk_report = if allow_copy && key_ranges_are_free(&mut tx, chunk).await? {
+            UpsertReport {
+                inserted: copy_bars(&mut tx, chunk).await?,
+                ..UpsertReport::default()
+            }
+        } else {
+            merge_bars(&mut tx, chunk).await?
+        };
+        report.absorb(chunk_report);
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Whether no stored bar lies within the open-time range of any (symbol, interval) of `bars`.
+async fn key_ranges_are_free(conn: &mut PgConnection, bars: &[Bar]) -> Result<bool, StoreError> {
+    let mut ranges: HashMap<(Symbol, Interval), (i64, i64)> = HashMap::new();
+    for bar in bars {
+        let t = bar.open_time().as_i64();
+        ranges
+            .entry((bar.symbol(), bar.interval()))
+            .and_modify(|(lo, hi)| {
+                *lo = (*lo).min(t);
+                *hi = (*hi).max(t);
+            })
+            .or_insert((t, t));
+    }
+    let (mut symbols, mut intervals, mut los, mut his) = (vec![], vec![], vec![], vec![]);
+    for ((symbol, interval), (lo, hi)) in ranges {
+        symbols.push(symbol.as_str().to_owned());
+        intervals.push(interval.as_str().to_owned());
+        los.push(lo);
+        his.push(hi);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT NOT EXISTS (
+             SELECT 1
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) AS g (symbol, interval, lo, hi)
+             JOIN bars AS b ON b.symbol = g.symbol AND b.interval = g.interval
+                           AND b.open_time_ms BETWEEN g.lo AND g.hi
+         )",
+    )
+    .bind(symbols)
+    .bind(intervals)
+    .bind(los)
+    .bind(his)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Streams `bars` into the table with a binary `COPY`.
+async fn copy_bars(conn: &mut PgConnection, bars: &[Bar]) -> Result<u64, StoreError> {
+    let data = pg_binary_copy::encode_bars(bars);
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY bars (symbol, interval, open_time_ms, open, high, low, close, volume)
+             FROM STDIN WITH (FORMAT binary)",
+        )
+        .await?;
+    if let Err(err) = copy.send(data).await {
+        let _ = copy.abort("sending the bars failed").await;
+        return Err(err.into());
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Inserts the new bars of `bars` and overwrites the stored ones whose values differ.
+async fn merge_bars(conn: &mut PgConnection, bars: &[Bar]) -> Result<UpsertReport, StoreError> {
+    let c = BarColumns::of(bars);
+    let inserted = sqlx::query(
+        "INSERT INTO bars (symbol, interval, open_time_ms, open, high, low, close, volume)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::numeric[],
+                              $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&c.symbol)
+    .bind(&c.interval)
+    .bind(&c.open_time)
+    .bind(&c.open)
+    .bind(&c.high)
+    .bind(&c.low)
+    .bind(&c.close)
+    .bind(&c.volume)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    // Only when some keys were already stored: overwrite those whose values differ. The text
+    // comparison makes a change of scale (46216.1 -> 46216.10) a change too.
+    let updated = if inserted < count(bars.len()) {
+        sqlx::query(
+            "UPDATE bars AS b
+             SET open = v.open, high = v.high, low = v.low, close = v.close, volume = v.volume
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::numeric[], $5::numeric[],
+                         $6::numeric[], $7::numeric[], $8::numeric[])
+                  AS v (symbol, interval, open_time_ms, open, high, low, close, volume)
+             WHERE b.symbol = v.symbol AND b.interval = v.interval
+               AND b.open_time_ms = v.open_time_ms
+               AND (b.open::text, b.high::text, b.low::text, b.close::text, b.volume::text)
+                   IS DISTINCT FROM
+                   (v.open::text, v.high::text, v.low::text, v.close::text, v.volume::text)",
+        )
+        .bind(&c.symbol)
+        .bind(&c.interval)
+        .bind(&c.open_time)
+        .bind(&c.open)
+        .bind(&c.high)
+        .bind(&c.low)
+        .bind(&c.close)
+        .bind(&c.volume)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    Ok(UpsertReport {
+        inserted,
+        updated,
+        unchanged: count(bars.len()).saturating_sub(inserted + updated),
+    })
+}
+
+pub(super) async fn bar_page(
+    pool: &PgPool,
+    symbol: Symbol,
+    interval: Interval,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<Bar>, StoreError> {
+    let rows: Vec<BarRow> = sqlx::query_as(
+        "SELECT open_time_ms, open::text, high::text, low::text, close::text, volume::text
+         FROM bars
+         WHERE symbol = $1 AND interval = $2 AND open_time_ms >= $3 AND open_time_ms < $4
+         ORDER BY open_time_ms
+         LIMIT $5",
+    )
+    .bind(symbol.as_str())
+    .bind(interval.as_str())
+    .bind(from)
+    .bind(to)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| bar_from_row(symbol, interval, row))
+        .collect()
+}
+
+pub(super) async fn series(
+    pool: &PgPool,
+) -> Result<Vec<(String, String, i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT symbol, interval, MIN(open_time_ms), MAX(open_time_ms), COUNT(*)
+         FROM bars GROUP BY symbol, interval",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn gap_scan(
+    pool: &PgPool,
+    symbol: Symbol,
+    interval: Interval,
+    from: i64,
+    to: i64,
+) -> Result<GapScan, StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT MIN(open_time_ms), MAX(open_time_ms) FROM bars
+         WHERE symbol = $1 AND interval = $2 AND open_time_ms >= $3 AND open_time_ms < $4",
+    )
+    .bind(symbol.as_str())
+    .bind(interval.as_str())
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let jumps = sqlx::query_as(
+        "SELECT prev, open_time_ms FROM (
+             SELECT open_time_ms, LAG(open_time_ms) OVER (ORDER BY open_time_ms) AS prev
+             FROM bars
+             WHERE symbol = $1 AND interval = $2 AND open_time_ms >= $3 AND open_time_ms < $4
+         ) AS t
+         WHERE open_time_ms - prev > $5
+         ORDER BY open_time_ms",
+    )
+    .bind(symbol.as_str())
+    .bind(interval.as_str())
+    .bind(from)
+    .bind(to)
+    .bind(interval.duration_ms())
+    .fetch_all(pool)
+    .await?;
+    Ok(GapScan {
+        present: first.zip(last),
+        jumps,
+    })
+}
+
+/// The columns of `orders`, decimals as text.
+macro_rules! order_columns {
+    () => {
+        "client_order_id, symbol, side, order_type, quantity::text AS quantity,
+         limit_price::text AS limit_price, time_in_force, signal_id, created_ms, status,
+         exchange_order_id, filled_quantity::text AS filled_quantity,
+         average_price::text AS average_price, reject_reason, updated_ms"
+    };
+}
+
+pub(super) async fn record_order(pool: &PgPool, order: &OrderRecord) -> Result<bool, StoreError> {
+    let c = OrderColumns::of(order);
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO orders (client_order_id, symbol, side, order_type, quantity, limit_price,
+                             time_in_force, signal_id, created_ms, status, exchange_order_id,
+                             filled_quantity, average_price, reject_reason, updated_ms)
+         VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric, $7, $8, $9, $10, $11, $12::numeric,
+                 $13::numeric, $14, $15)
+         ON CONFLICT (client_order_id) DO NOTHING",
+    )
+    .bind(&c.client_order_id)
+    .bind(&c.symbol)
+    .bind(c.side)
+    .bind(c.order_type)
+    .bind(&c.quantity)
+    .bind(&c.limit_price)
+    .bind(c.time_in_force)
+    .bind(&c.signal_id)
+    .bind(c.created_ms)
+    .bind(c.status)
+    .bind(&c.exchange_order_id)
+    .bind(&c.filled_quantity)
+    .bind(&c.average_price)
+    .bind(&c.reject_reason)
+    .bind(c.updated_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    let stored: OrderRow = sqlx::query_as(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE client_order_id = $1 FOR UPDATE"
+    ))
+    .bind(&c.client_order_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !stored.same_request(&c) {
+        return Err(StoreError::Conflict(format!(
+            "client order id {} is already recorded for another order",
+            c.client_order_id
+        )));
+    }
+    if c.updated_ms >= stored.updated_ms {
+        sqlx::query(
+            "UPDATE orders
+             SET status = $2, exchange_order_id = $3, filled_quantity = $4::numeric,
+                 average_price = $5::numeric, reject_reason = $6, updated_ms = $7
+             WHERE client_order_id = $1",
+        )
+        .bind(&c.client_order_id)
+        .bind(c.status)
+        .bind(&c.exchange_order_id)
+        .bind(&c.filled_quantity)
+        .bind(&c.average_price)
+        .bind(&c.reject_reason)
+        .bind(c.updated_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(false)
+}
+
+pub(super) async fn record_fills(pool: &PgPool, fills: &[Fill]) -> Result<FillsReport, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut report = FillsReport::default();
+    for chunk in fills.chunks(CHUNK) {
+        let c = FillColumns::of(chunk);
+        let inserted = sqlx::query(
+            "INSERT INTO fills (fill_id, client_order_id, symbol, side, price, quantity, fee,
+                                fee_asset, is_maker, exchange_time_ms, receive_time_ms)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                  $5::numeric[], $6::numeric[], $7::numeric[], $8::text[],
+                                  $9::bool[], $10::int8[], $11::int8[])
+             ON CONFLICT (fill_id) DO NOTHING",
+        )
+        .bind(&c.fill_id)
+        .bind(&c.client_order_id)
+        .bind(&c.symbol)
+        .bind(&c.side)
+        .bind(&c.price)
+        .bind(&c.quantity)
+        .bind(&c.fee)
+        .bind(&c.fee_asset)
+        .bind(&c.is_maker)
+        .bind(&c.exchange_time_ms)
+        .bind(&c.receive_time_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        report.inserted += inserted;
+        report.duplicates += count(chunk.len()).saturating_sub(inserted);
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+pub(super) async fn query_orders(
+    pool: &PgPool,
+    symbol: Option<String>,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<OrderRow>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders
+          WHERE ($1::text IS NULL OR symbol = $1) AND created_ms >= $2 AND created_ms < $3
+          ORDER BY created_ms, client_order_id
+          LIMIT $4"
+    ))
+    .bind(symbol)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn query_fills(
+    pool: &PgPool,
+    symbol: Option<String>,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<FillRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT fill_id, client_order_id, symbol, side, price::text AS price,
+                quantity::text AS quantity, fee::text AS fee, fee_asset, is_maker,
+                exchange_time_ms, receive_time_ms
+         FROM fills
+         WHERE ($1::text IS NULL OR symbol = $1)
+           AND exchange_time_ms >= $2 AND exchange_time_ms < $3
+         ORDER BY exchange_time_ms, fill_id
+         LIMIT $4",
+    )
+    .bind(symbol)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn record_signal(pool: &PgPool, s: &SignalRecord) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO signals (signal_id, symbol, bar_open_time_ms, side, probability_up,
+                              confidence, strategy, votes, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+         ON CONFLICT (signal_id) DO NOTHING",
+    )
+    .bind(s.signal_id.to_string())
+    .bind(s.symbol.as_str())
+    .bind(s.bar_open_time.as_i64())
+    .bind(s.side.as_str())
+    .bind(s.probability_up)
+    .bind(s.confidence)
+    .bind(&s.strategy)
+    .bind(s.votes.to_string())
+    .bind(s.created_at.as_i64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+pub(super) async fn query_signals(
+    pool: &PgPool,
+    symbol: Option<String>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<SignalRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT signal_id, symbol, bar_open_time_ms, side, probability_up, confidence,
+                strategy, votes::text AS votes, created_ms
+         FROM signals
+         WHERE ($1::text IS NULL OR symbol = $1) AND created_ms >= $2 AND created_ms < $3
+         ORDER BY created_ms, signal_id",
+    )
+    .bind(symbol)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn record_equity_snapshot(
+    pool: &PgPool,
+    s: &EquitySnapshot,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO equity_snapshots (at_ms, equity, cash, unrealized_pnl, realized_pnl)
+         VALUES ($1, $2::numeric, $3::numeric, $4::numeric, $5::numeric)
+         ON CONFLICT (at_ms) DO NOTHING",
+    )
+    .bind(s.at.as_i64())
+    .bind(s.equity.to_string())
+    .bind(s.cash.to_string())
+    .bind(s.unrealized_pnl.to_string())
+    .bind(s.realized_pnl.to_string())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+pub(super) async fn query_equity(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<EquityRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT at_ms, equity::text AS equity, cash::text AS cash,
+                unrealized_pnl::text AS unrealized_pnl, realized_pnl::text AS realized_pnl
+         FROM equity_snapshots WHERE at_ms >= $1 AND at_ms < $2 ORDER BY at_ms",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(super) async fn append_audit(pool: &PgPool, entry: &AuditEntry) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO audit_log (at_ms, actor, action, detail) VALUES ($1, $2, $3, $4::jsonb)
+         RETURNING id",
+    )
+    .bind(entry.at.as_i64())
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(entry.detail.to_string())
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn query_audit(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, at_ms, actor, action, detail::text AS detail
+         FROM audit_log WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
