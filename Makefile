@@ -20,7 +20,7 @@ setup: ## install what the build and tests need (apt, Rust, ONNX Runtime); start
 build: ## build every crate (debug)
 	$(CARGO) build --workspace --locked
 
-demo: setup build ## set up, start the fleet (levibot up), sanity-check it, stop it cleanly
+demo: setup build ## set up, start the fleet, sanity-check it, replay real data through it, stop it
 	@bash scripts/demo.sh
 
 test: setup lint ## set up, lint, then the doc tests and every test (nextest)
@@ -28,7 +28,7 @@ test: setup lint ## set up, lint, then the doc tests and every test (nextest)
 	$(CARGO) nextest run --workspace --locked --profile ci
 
 bench: setup ## benchmarks (release build); prints `bench <name>: <figure>` lines
-	$(CARGO) bench --locked -p levibot-bus -p levibot-exchange 2>&1 | grep -E '^(bench|machine)'
+	$(CARGO) bench --locked -p levibot-bus -p levibot-exchange -p levibot-trade-store 2>&1 | grep -E '^(bench|machine)'
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
