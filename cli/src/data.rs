@@ -30,6 +30,25 @@ pub enum DataCommand {
         #[arg(long, default_value = "1m")]
         interval: Interval,
     },
+    /// Fetch a range of bars from the exchange's REST klines endpoint (`GET /api/v3/klines`,
+    /// paged by 1000) and store the closed ones; stored bars that agree are left unchanged.
+    Backfill {
+        /// The symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The bar interval.
+        #[arg(long, default_value = "1m")]
+        interval: Interval,
+        /// First open time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (UTC) or epoch milliseconds.
+        #[arg(long, value_parser = parse_time)]
+        from: TimestampMs,
+        /// End, exclusive, in the same forms.
+        #[arg(long, value_parser = parse_time)]
+        to: TimestampMs,
+        /// REST base URL: Binance live (the default), the testnet, or a local
+        /// `levibot exchange-sim` (`http://127.0.0.1:9443`).
+        #[arg(long, default_value = levibot_exchange::binance::LIVE_REST_URL)]
+        base_url: String,
+    },
     /// List the missing bars of a series, as ranges of open times (UTC).
     Gaps {
         /// The symbol, e.g. BTCUSDT.
@@ -68,9 +87,75 @@ pub async fn run(config: &Config, command: DataCommand) -> Result<String, String
             from,
             to,
         } => gaps(&store, symbol, interval, from, to).await,
+        DataCommand::Backfill {
+            symbol,
+            interval,
+            from,
+            to,
+            base_url,
+        } => backfill(&store, symbol, interval, from, to, &base_url).await,
     };
     store.close().await;
     result
+}
+
+async fn backfill(
+    store: &TradeStore,
+    symbol: Symbol,
+    interval: Interval,
+    from: TimestampMs,
+    to: TimestampMs,
+    base_url: &str,
+) -> Result<String, String> {
+    use levibot_core::{Clock, LiveClock};
+    use levibot_exchange::{
+        ExchangeMetrics,
+        binance::{RestClient, RestConfig},
+    };
+
+    if to <= from {
+        return Err(format!(
+            "--to ({}) must be after --from ({})",
+            format_utc(to),
+            format_utc(from)
+        ));
+    }
+    let registry = levibot_telemetry::metrics::Registry::new();
+    let metrics = ExchangeMetrics::new(&registry).map_err(|err| err.to_string())?;
+    let config = RestConfig {
+        base_url: base_url.to_owned(),
+        ..RestConfig::default()
+    };
+    let client = RestClient::new(&config, metrics).map_err(|err| err.to_string())?;
+    let last = to.checked_sub_ms(1).unwrap_or(to);
+    let fetched = client
+        .klines(symbol, interval, from, last)
+        .await
+        .map_err(|err| format!("cannot fetch klines from {base_url}: {err}"))?;
+    // a bar whose period has not ended is still changing: only closed bars are stored
+    let now = LiveClock::new().now();
+    let closed: Vec<_> = fetched
+        .iter()
+        .copied()
+        .filter(|bar| bar.close_time() < now)
+        .collect();
+    let (mut inserted, mut updated, mut unchanged) = (0, 0, 0);
+    for chunk in closed.chunks(10_000) {
+        let report = store
+            .upsert_bars(chunk)
+            .await
+            .map_err(|err| err.to_string())?;
+        inserted += report.inserted;
+        updated += report.updated;
+        unchanged += report.unchanged;
+    }
+    Ok(format!(
+        "backfilled {symbol} {interval} from {} to {} (exclusive) from {base_url}: {} bars fetched, {} still open skipped, {inserted} new, {updated} updated, {unchanged} unchanged\n",
+        format_utc(from),
+        format_utc(to),
+        fetched.len(),
+        fetched.len() - closed.len(),
+    ))
 }
 
 async fn list(store: &TradeStore) -> Result<String, String> {

@@ -388,3 +388,91 @@ fn replay_without_redis_says_why_and_exits_non_zero() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn backfill_fetches_a_day_from_a_binance_protocol_server_and_stores_it_once() {
+    let state = tempfile::tempdir().unwrap();
+    let store = format!(
+        "store.database_url=sqlite://{}/levibot.db",
+        state.path().display()
+    );
+    let mut sim = levibot()
+        .args(["exchange-sim", "--listen", "127.0.0.1:0", "--klines"])
+        .arg(format!("BTCUSDT={}", ftx_file().display()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = sim.stdout.take().unwrap();
+    let listening = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("exchange-sim listening"))
+        .unwrap();
+    // "exchange-sim listening: ws://127.0.0.1:PORT/stream?..."
+    let addr = listening
+        .split("ws://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let backfill = || {
+        levibot()
+            .args([
+                "--set",
+                &store,
+                "data",
+                "backfill",
+                "BTCUSDT",
+                "--interval",
+                "1m",
+            ])
+            .args(["--from", "2022-01-01", "--to", "2022-01-02"])
+            .args(["--base-url", &format!("http://{addr}")])
+            .output()
+            .unwrap()
+    };
+    let first = backfill();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("1440 bars fetched"),
+        "{}",
+        text(&first.stdout)
+    );
+    assert!(
+        text(&first.stdout).contains("1440 new"),
+        "{}",
+        text(&first.stdout)
+    );
+    let again = backfill();
+    assert!(
+        text(&again.stdout).contains("0 new, 0 updated, 1440 unchanged"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let gaps = levibot()
+        .args([
+            "--set",
+            &store,
+            "data",
+            "gaps",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text(&gaps.stdout).contains("0 gaps"),
+        "{}",
+        text(&gaps.stdout)
+    );
+    Command::new("kill")
+        .args(["-INT", &sim.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sim.wait().unwrap().success());
+}
