@@ -12,6 +12,7 @@ use levibot_core::{Bar, Fill};
 use levibot_proto::v1;
 use levibot_server::CancellationToken;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::{TradeStore, metrics::StoreMetrics, store::StoreError, wire::order_from_wire};
 
@@ -148,7 +149,11 @@ async fn consume<M, T, P>(
             }
         }
         let processed: Vec<Received<M>> = usable.iter().map(|(r, _)| r.clone()).collect();
-        match persist(usable).await {
+        // the batch is stored under the trace of its first event's producer
+        let span = processed
+            .first()
+            .map_or_else(tracing::Span::none, |r| r.span("trade_store.persist"));
+        match persist(usable).instrument(span).await {
             Ok(()) => {
                 if let Err(err) = events.commit(&processed).await {
                     tracing::warn!(%topic, error = %err, "cannot acknowledge a stored batch");

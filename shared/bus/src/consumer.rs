@@ -47,6 +47,22 @@ pub struct Received<M> {
     pub message: M,
 }
 
+impl<M> Received<M> {
+    /// A span for processing this event that continues the producer's trace (the envelope's
+    /// traceparent), so one trace id follows an event from its producer to its consumers.
+    pub fn span(&self, name: &'static str) -> tracing::Span {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let span = tracing::info_span!("bus.consume", otel.name = name, event.id = %self.envelope.id, event.source = %self.envelope.source);
+        if !self.envelope.traceparent.is_empty() {
+            // a malformed traceparent leaves the span a root: nothing to report
+            let _ = span.set_parent(levibot_telemetry::context_from_traceparent(
+                &self.envelope.traceparent,
+            ));
+        }
+        span
+    }
+}
+
 /// How many ids a consumer remembers in memory.
 const LOCAL_WINDOW: usize = 200_000;
 /// The wait before retrying after the bus was unavailable.
@@ -251,6 +267,34 @@ impl<B: EventBus, M: BusMessage> Consumer<B, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consumer_span_continues_the_producers_trace() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut envelope = Envelope::new(
+                &levibot_proto::v1::Bar::default(),
+                "p",
+                levibot_core::TimestampMs::new(1),
+            );
+            envelope.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into();
+            let received = Received {
+                delivery_id: "1-0".into(),
+                envelope,
+                message: levibot_proto::v1::Bar::default(),
+            };
+            let span = received.span("test.consume");
+            assert_eq!(
+                levibot_telemetry::trace_id_of(&span).as_deref(),
+                Some("0af7651916cd43dd8448eb211c80319c")
+            );
+        });
+    }
 
     #[test]
     fn recent_ids_forget_the_oldest_past_capacity() {

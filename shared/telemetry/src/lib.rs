@@ -14,6 +14,6 @@ pub mod propagation;
 
 pub use init::{LogFormat, TelemetryError, TelemetryHandle, TelemetrySettings, init};
 pub use propagation::{
-    InjectTraceContext, InjectTraceContextLayer, extract_context, inject_context, trace_id_of,
-    traceparent_of,
+    InjectTraceContext, InjectTraceContextLayer, context_from_traceparent, extract_context,
+    inject_context, trace_id_of, traceparent_of,
 };

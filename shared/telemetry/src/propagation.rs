@@ -16,6 +16,16 @@ pub fn extract_context(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// The trace context of a W3C `traceparent` value (from a bus envelope); empty when it is
+/// missing or malformed.
+pub fn context_from_traceparent(traceparent: &str) -> Context {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(traceparent) {
+        headers.insert("traceparent", value);
+    }
+    extract_context(&headers)
+}
+
 /// Writes the trace context of `span` into `headers` as W3C `traceparent`/`tracestate`.
 /// Writes nothing when the span has no valid OpenTelemetry context.
 pub fn inject_context(span: &tracing::Span, headers: &mut HeaderMap) {
@@ -171,6 +181,27 @@ mod tests {
             // a new span id: the outgoing call is a child, not the caller's parent
             assert!(!sent.contains("00f067aa0ba902b7"), "{sent}");
         });
+    }
+
+    #[test]
+    fn a_traceparent_string_continues_its_trace() {
+        let cx = context_from_traceparent(TRACEPARENT);
+        assert_eq!(
+            cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(
+            !context_from_traceparent("garbage")
+                .span()
+                .span_context()
+                .is_valid()
+        );
+        assert!(
+            !context_from_traceparent("")
+                .span()
+                .span_context()
+                .is_valid()
+        );
     }
 
     #[test]
