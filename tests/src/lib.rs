@@ -59,12 +59,35 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts the seven services with [`test_config`] on a fresh schema and key prefix.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`start`](Self::start) with extra `key=value` settings over the test config.
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let schema = TestSchema::create_on(&test_database_url())
             .await
             .unwrap_or_else(|err| panic!("cannot create a test schema: {err}"));
         let buffer = tempfile::tempdir().unwrap_or_else(|err| panic!("temp dir: {err}"));
         let prefix = format!("{}:", schema.name());
-        let config = test_config(schema.url(), &prefix, buffer.path());
+        let mut config = test_config(schema.url(), &prefix, buffer.path());
+        if !settings.is_empty() {
+            let mut loader = ConfigLoader::new();
+            for (key, value) in [
+                ("bus.redis_url", test_redis_url()),
+                ("bus.key_prefix", prefix.clone()),
+                ("bus.buffer_dir", buffer.path().display().to_string()),
+                ("store.database_url", schema.url().to_owned()),
+                ("telemetry.log_filter", "warn".to_owned()),
+            ] {
+                loader = loader.set(key, &value);
+            }
+            for (key, value) in settings {
+                loader = loader.set(key, value);
+            }
+            config = loader
+                .load()
+                .unwrap_or_else(|err| panic!("test config is invalid: {err}"));
+        }
         let fleet = Fleet::start(config, Bind::Ephemeral)
             .await
             .unwrap_or_else(|err| panic!("sandbox did not start: {err}"));

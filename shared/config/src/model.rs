@@ -25,6 +25,8 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The REST gateway.
     pub gateway: GatewayConfig,
+    /// The backend's market-data feeder.
+    pub market_data: MarketDataConfig,
     /// Logging and tracing.
     pub telemetry: TelemetryConfig,
     /// Exchange credentials.
@@ -268,5 +270,35 @@ impl ExchangeConfig {
     /// Whether both credentials are set.
     pub fn has_credentials(&self) -> bool {
         self.api_key.is_some() && self.api_secret.is_some()
+    }
+}
+
+/// The backend's market-data feeder: closed klines of the risk symbols from the exchange's
+/// WebSocket streams, gaps backfilled over REST, published as `md.bar`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketDataConfig {
+    /// Run the feeder (off by default: nothing reaches out to an exchange unless asked).
+    pub enabled: bool,
+    /// WebSocket base: Binance live, the testnet, or a local `levibot exchange-sim`.
+    pub ws_url: String,
+    /// REST base for gap backfill.
+    pub rest_url: String,
+    /// Kline interval: 1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d or 1w.
+    pub interval: String,
+    /// Bars queued per symbol between the source and the publisher; a slow symbol drops its
+    /// own oldest bars, counted.
+    pub queue_capacity: usize,
+}
+
+impl Default for MarketDataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            ws_url: "wss://stream.binance.com:9443".to_owned(),
+            rest_url: "https://api.binance.com".to_owned(),
+            interval: "1m".to_owned(),
+            queue_capacity: 1024,
+        }
     }
 }

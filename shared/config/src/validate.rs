@@ -132,6 +132,41 @@ impl Config {
     }
 
     fn check_paths(&self, problems: &mut Vec<Problem>) {
+        let md = &self.market_data;
+        if !(md.ws_url.starts_with("ws://") || md.ws_url.starts_with("wss://")) {
+            problems.push(bad_url(
+                "market_data.ws_url",
+                &md.ws_url,
+                "a ws:// or wss://",
+            ));
+        }
+        if !(md.rest_url.starts_with("http://") || md.rest_url.starts_with("https://")) {
+            problems.push(bad_url(
+                "market_data.rest_url",
+                &md.rest_url,
+                "an http:// or https://",
+            ));
+        }
+        const INTERVALS: [&str; 15] = [
+            "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",
+            "1w",
+        ];
+        if !INTERVALS.contains(&md.interval.as_str()) {
+            problems.push(Problem::new(
+                "market_data.interval",
+                format!(
+                    "must be one of {}, got {:?}",
+                    INTERVALS.join(", "),
+                    md.interval
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&md.queue_capacity) {
+            problems.push(Problem::new(
+                "market_data.queue_capacity",
+                format!("must be between 1 and 1000000, got {}", md.queue_capacity),
+            ));
+        }
         let prefix = &self.bus.key_prefix;
         if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
             problems.push(Problem::new(
