@@ -8,8 +8,9 @@ use std::{collections::HashMap, str::FromStr, time::Duration};
 use levibot_config::redact_url;
 use levibot_core::{Bar, Fill, Interval, Symbol};
 use sqlx::{
-    PgConnection, PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    PgConnection, PgPool, Postgres,
+    postgres::{PgArguments, PgConnectOptions, PgPoolOptions},
+    query::Query,
 };
 
 use super::{
@@ -137,30 +138,39 @@ async fn copy_bars(conn: &mut PgConnection, bars: &[Bar]) -> Result<u64, StoreEr
     Ok(copy.finish().await?)
 }
 
+/// `query` with the bar columns bound as the arrays `$1..$8`.
+fn bind_bar_columns<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    c: &'q BarColumns,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(&c.symbol)
+        .bind(&c.interval)
+        .bind(&c.open_time)
+        .bind(&c.open)
+        .bind(&c.high)
+        .bind(&c.low)
+        .bind(&c.close)
+        .bind(&c.volume)
+}
+
 /// Inserts the new bars of `bars` and overwrites the stored ones whose values differ.
 async fn merge_bars(conn: &mut PgConnection, bars: &[Bar]) -> Result<UpsertReport, StoreError> {
     let c = BarColumns::of(bars);
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO bars (symbol, interval, open_time_ms, open, high, low, close, volume)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::numeric[],
                               $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[])
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&c.symbol)
-    .bind(&c.interval)
-    .bind(&c.open_time)
-    .bind(&c.open)
-    .bind(&c.high)
-    .bind(&c.low)
-    .bind(&c.close)
-    .bind(&c.volume)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    );
+    let inserted = bind_bar_columns(insert, &c)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     // Only when some keys were already stored: overwrite those whose values differ. The text
     // comparison makes a change of scale (46216.1 -> 46216.10) a change too.
     let updated = if inserted < count(bars.len()) {
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE bars AS b
              SET open = v.open, high = v.high, low = v.low, close = v.close, volume = v.volume
              FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::numeric[], $5::numeric[],
@@ -171,18 +181,11 @@ async fn merge_bars(conn: &mut PgConnection, bars: &[Bar]) -> Result<UpsertRepor
                AND (b.open::text, b.high::text, b.low::text, b.close::text, b.volume::text)
                    IS DISTINCT FROM
                    (v.open::text, v.high::text, v.low::text, v.close::text, v.volume::text)",
-        )
-        .bind(&c.symbol)
-        .bind(&c.interval)
-        .bind(&c.open_time)
-        .bind(&c.open)
-        .bind(&c.high)
-        .bind(&c.low)
-        .bind(&c.close)
-        .bind(&c.volume)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
+        );
+        bind_bar_columns(update, &c)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
     } else {
         0
     };
