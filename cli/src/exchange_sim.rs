@@ -66,7 +66,8 @@ pub struct Args {
 /// A message naming what went wrong: bad arguments, unreadable files, a busy address.
 pub async fn run(args: Args) -> Result<(), String> {
     let shutdown = CancellationToken::new();
-    levibot_server::signals::shutdown_on_signals(shutdown.clone());
+    levibot_server::signals::shutdown_on_signals(shutdown.clone())
+        .map_err(|err| format!("cannot listen for shutdown signals: {err}"))?;
     run_until(args, shutdown).await
 }
 

@@ -128,6 +128,10 @@ fn main() -> ExitCode {
 }
 
 async fn up(config: Config) -> Result<(), String> {
+    // registered before the fleet says it is up, so an early Ctrl-C is a clean stop
+    let until = CancellationToken::new();
+    signals::shutdown_on_signals(until.clone())
+        .map_err(|err| format!("cannot listen for shutdown signals: {err}"))?;
     let mut fleet = Fleet::start(config, Bind::Configured)
         .await
         .map_err(|e| e.to_string())?;
@@ -148,8 +152,6 @@ async fn up(config: Config) -> Result<(), String> {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     drop(out);
 
-    let until = CancellationToken::new();
-    signals::shutdown_on_signals(until.clone());
     let ran = fleet.run_until(until).await;
     let stopped = fleet.shutdown().await;
     tracing::info!("levibot fleet stopped");

@@ -476,3 +476,22 @@ fn backfill_fetches_a_day_from_a_binance_protocol_server_and_stores_it_once() {
         .unwrap();
     assert!(sim.wait().unwrap().success());
 }
+
+#[test]
+fn a_sigint_the_moment_the_fleet_is_up_is_a_clean_stop() {
+    // The signal handlers are registered before the banner: a signal right after it must
+    // stop the fleet gracefully (exit 0), never kill it by the signal's default action.
+    for _ in 0..5 {
+        let state = tempfile::tempdir().unwrap();
+        let (mut child, _) = spawn_up(state.path());
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "levibot up ended with {status}");
+    }
+}

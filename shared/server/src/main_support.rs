@@ -111,6 +111,9 @@ where
     Fut: Future<Output = Result<(), ServeError>>,
 {
     run_main(name.as_str(), config, |config, telemetry| async move {
+        let shutdown = CancellationToken::new();
+        shutdown_on_signals(shutdown.clone())
+            .map_err(|err| format!("cannot listen for shutdown signals: {err}"))?;
         let listeners = ServiceListeners::bind(config.services.endpoint(name))
             .await
             .map_err(|err| err.to_string())?;
@@ -120,8 +123,6 @@ where
             metrics = ?listeners.metrics_addr(),
             "serving"
         );
-        let shutdown = CancellationToken::new();
-        shutdown_on_signals(shutdown.clone());
         let result = serve(config, listeners, shutdown).await;
         telemetry.shutdown().await;
         result.map_err(|err| err.to_string())
