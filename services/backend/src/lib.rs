@@ -7,6 +7,10 @@
 
 /// The gRPC API.
 pub mod api;
+pub mod engines;
+pub mod events;
+pub mod gates;
+pub mod gateway;
 /// The market-data feeder: exchange klines to `md.bar`.
 pub mod feeder;
 

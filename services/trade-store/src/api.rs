@@ -1,7 +1,7 @@
 use futures::StreamExt;
-use levibot_core::{Bar, Fill, Symbol};
+use levibot_core::{Bar, Clock, Fill, KeyId, LiveClock, Symbol};
 use levibot_proto::{
-    convert::interval_from_wire,
+    convert::{interval_from_wire, role_from_wire},
     v1::{self, trade_store_service_server::TradeStoreService},
 };
 use levibot_telemetry::metrics::{PrometheusError, Registry};
@@ -10,17 +10,26 @@ use tonic::{Request, Response, Status};
 use crate::{
     error::ApiError,
     metrics::StoreMetrics,
-    store::TradeStore,
-    wire::{order_from_wire, order_to_wire, symbol_filter, time_range},
+    store::{KeySha256, NewApiKey, Revocation, TradeStore, api_key_name},
+    wire::{
+        actor_from_wire, api_key_to_wire, audit_from_wire, audit_to_wire, order_from_wire,
+        order_to_wire, signal_from_wire, signal_to_wire, symbol_filter, time_range,
+    },
 };
+
+pub use crate::wire::{MAX_AUDIT_TEXT_CHARS, MAX_DETAIL_JSON_BYTES, MAX_VOTES};
 
 /// Most bars one `InsertBars` call may carry.
 pub const MAX_INSERT_BARS: usize = 50_000;
 /// Most fills one `RecordFills` call may carry.
 pub const MAX_RECORD_FILLS: usize = 10_000;
-/// Most rows `QueryOrders` and `QueryFills` answer with; a range holding more is refused with
+/// Most rows `QueryOrders`, `QueryFills` and `QuerySignals` answer with; a range holding more is refused with
 /// a request to narrow it, never cut silently.
 pub const MAX_QUERY_ROWS: usize = 10_000;
+/// Audit entries `QueryAudit` answers with when the request sets no limit.
+pub const DEFAULT_AUDIT_LIMIT: usize = 1_000;
+/// Most audit entries one `QueryAudit` answers with; a larger limit is capped to it.
+pub const MAX_AUDIT_LIMIT: usize = 10_000;
 /// Largest request message the service decodes: a full [`MAX_INSERT_BARS`] batch fits.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -181,6 +190,120 @@ impl TradeStoreApi {
             fills: fills.iter().map(v1::Fill::from).collect(),
         })
     }
+
+    async fn do_record_signal(
+        &self,
+        request: &v1::RecordSignalRequest,
+    ) -> Result<v1::RecordSignalResponse, ApiError> {
+        let signal =
+            signal_from_wire(request).inspect_err(|_| self.metrics.rejected("signals", 1))?;
+        let _timer = self.metrics.time("record_signal");
+        let created = self.store.record_signal(&signal).await?;
+        self.metrics.signal(created);
+        Ok(v1::RecordSignalResponse { created })
+    }
+
+    async fn do_query_signals(
+        &self,
+        request: &v1::QuerySignalsRequest,
+    ) -> Result<v1::QuerySignalsResponse, ApiError> {
+        let symbol = symbol_filter(&request.symbol)?;
+        let (from, to) = time_range(request.range.as_ref())?;
+        let _timer = self.metrics.time("query_signals");
+        let signals = self
+            .store
+            .query_signals(symbol, from, to, MAX_QUERY_ROWS + 1)
+            .await?;
+        if signals.len() > MAX_QUERY_ROWS {
+            return Err(too_many("signals"));
+        }
+        Ok(v1::QuerySignalsResponse {
+            signals: signals
+                .iter()
+                .map(signal_to_wire)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn do_create_api_key(
+        &self,
+        request: &v1::CreateApiKeyRequest,
+    ) -> Result<v1::ApiKeyInfo, ApiError> {
+        let key = NewApiKey {
+            key_id: key_id_from_wire(&request.key_id)?,
+            name: api_key_name(&request.name)?,
+            role: role_from_wire("role", request.role)?,
+            key_sha256: KeySha256::parse(&request.key_sha256)?,
+        };
+        let actor = actor_from_wire(request.actor.as_ref())?;
+        let _timer = self.metrics.time("create_api_key");
+        let key = self
+            .store
+            .create_api_key(&key, &actor, LiveClock::new().now())
+            .await?;
+        tracing::info!(key_id = %key.key_id, role = %key.role, %actor, "api key created");
+        Ok(api_key_to_wire(&key))
+    }
+
+    async fn do_verify_api_key(
+        &self,
+        request: &v1::VerifyApiKeyRequest,
+    ) -> Result<v1::ApiKeyInfo, ApiError> {
+        let hash = KeySha256::parse(&request.key_sha256)?;
+        let _timer = self.metrics.time("verify_api_key");
+        let Some(key) = self.store.api_key_by_sha256(&hash).await? else {
+            return Err(ApiError::NotFound("no api key has this hash".to_owned()));
+        };
+        if let Some(revoked_at) = key.revoked_at {
+            return Err(ApiError::FailedPrecondition(format!(
+                "api key {} was revoked at {revoked_at}",
+                key.key_id
+            )));
+        }
+        Ok(api_key_to_wire(&key))
+    }
+
+    async fn do_revoke_api_key(
+        &self,
+        request: &v1::RevokeApiKeyRequest,
+    ) -> Result<v1::ApiKeyInfo, ApiError> {
+        let key_id = key_id_from_wire(&request.key_id)?;
+        let actor = actor_from_wire(request.actor.as_ref())?;
+        let _timer = self.metrics.time("revoke_api_key");
+        match self
+            .store
+            .revoke_api_key(key_id, &actor, LiveClock::new().now())
+            .await?
+        {
+            Revocation::Revoked(key) => {
+                tracing::info!(key_id = %key.key_id, %actor, "api key revoked");
+                Ok(api_key_to_wire(&key))
+            }
+            Revocation::AlreadyRevoked(key) => Ok(api_key_to_wire(&key)),
+            Revocation::NotFound => Err(ApiError::NotFound(format!(
+                "key_id: no api key {key_id}"
+            ))),
+        }
+    }
+}
+
+fn key_id_from_wire(value: &str) -> Result<KeyId, ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::InvalidArgument("key_id: is required".to_owned()));
+    }
+    value
+        .parse()
+        .map_err(|err| ApiError::InvalidArgument(format!("key_id: {err}")))
+}
+
+/// `QueryAudit`'s limit: 0 means [`DEFAULT_AUDIT_LIMIT`], more than [`MAX_AUDIT_LIMIT`] is
+/// capped to it.
+fn audit_limit(requested: u32) -> usize {
+    match usize::try_from(requested) {
+        Ok(0) => DEFAULT_AUDIT_LIMIT,
+        Ok(n) => n.min(MAX_AUDIT_LIMIT),
+        Err(_) => MAX_AUDIT_LIMIT,
+    }
 }
 
 fn too_many(what: &str) -> ApiError {
@@ -262,5 +385,91 @@ impl TradeStoreService for TradeStoreApi {
         request: Request<v1::QueryFillsRequest>,
     ) -> Result<Response<v1::QueryFillsResponse>, Status> {
         Ok(Response::new(self.do_query_fills(request.get_ref()).await?))
+    }
+
+    async fn record_signal(
+        &self,
+        request: Request<v1::RecordSignalRequest>,
+    ) -> Result<Response<v1::RecordSignalResponse>, Status> {
+        Ok(Response::new(
+            self.do_record_signal(request.get_ref()).await?,
+        ))
+    }
+
+    async fn query_signals(
+        &self,
+        request: Request<v1::QuerySignalsRequest>,
+    ) -> Result<Response<v1::QuerySignalsResponse>, Status> {
+        Ok(Response::new(
+            self.do_query_signals(request.get_ref()).await?,
+        ))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<v1::CreateApiKeyRequest>,
+    ) -> Result<Response<v1::ApiKeyInfo>, Status> {
+        Ok(Response::new(
+            self.do_create_api_key(request.get_ref()).await?,
+        ))
+    }
+
+    async fn verify_api_key(
+        &self,
+        request: Request<v1::VerifyApiKeyRequest>,
+    ) -> Result<Response<v1::ApiKeyInfo>, Status> {
+        Ok(Response::new(
+            self.do_verify_api_key(request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_api_keys(
+        &self,
+        _request: Request<v1::ListApiKeysRequest>,
+    ) -> Result<Response<v1::ListApiKeysResponse>, Status> {
+        let _timer = self.metrics.time("list_api_keys");
+        let keys = self.store.list_api_keys().await.map_err(ApiError::from)?;
+        Ok(Response::new(v1::ListApiKeysResponse {
+            keys: keys.iter().map(api_key_to_wire).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<v1::RevokeApiKeyRequest>,
+    ) -> Result<Response<v1::ApiKeyInfo>, Status> {
+        Ok(Response::new(
+            self.do_revoke_api_key(request.get_ref()).await?,
+        ))
+    }
+
+    async fn append_audit(
+        &self,
+        request: Request<v1::AppendAuditRequest>,
+    ) -> Result<Response<v1::AppendAuditResponse>, Status> {
+        let entry = audit_from_wire(request.get_ref().entry.as_ref())?;
+        let _timer = self.metrics.time("append_audit");
+        self.store
+            .append_audit(&entry)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::AppendAuditResponse {}))
+    }
+
+    async fn query_audit(
+        &self,
+        request: Request<v1::QueryAuditRequest>,
+    ) -> Result<Response<v1::QueryAuditResponse>, Status> {
+        let request = request.get_ref();
+        let (from, to) = time_range(request.range.as_ref())?;
+        let _timer = self.metrics.time("query_audit");
+        let entries = self
+            .store
+            .query_audit(from, to, audit_limit(request.limit))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(v1::QueryAuditResponse {
+            entries: entries.iter().map(|r| audit_to_wire(&r.entry)).collect(),
+        }))
     }
 }

@@ -9,7 +9,9 @@ use crate::store::StoreError;
 /// | error | code | retry? |
 /// | --- | --- | --- |
 /// | bad request, oversized batch, invalid row | `INVALID_ARGUMENT` | no |
-/// | client order id reused for another order | `ALREADY_EXISTS` | no |
+/// | client order id reused for another order, key id or key hash taken | `ALREADY_EXISTS` | no |
+/// | unknown API key (hash or id) | `NOT_FOUND` | no |
+/// | revoked API key presented | `FAILED_PRECONDITION` | no |
 /// | database unreachable, busy, timing out | `UNAVAILABLE` | yes |
 /// | anything else (corrupt row, SQL error) | `INTERNAL` | no |
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,12 @@ pub enum ApiError {
     /// The request is malformed, too large, or holds an invalid value. Nothing was stored.
     #[error("{0}")]
     InvalidArgument(String),
+    /// What the request names does not exist (an API key hash or id).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is valid but the state forbids it (a revoked API key).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The store failed or refused.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -32,6 +40,8 @@ impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         match err {
             ApiError::InvalidArgument(message) => Status::invalid_argument(message),
+            ApiError::NotFound(message) => Status::not_found(message),
+            ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Store(err @ StoreError::InvalidInput(_)) => {
                 Status::invalid_argument(err.to_string())
             }
@@ -60,6 +70,11 @@ mod tests {
         assert_eq!(
             code(ApiError::InvalidArgument("x".into())),
             tonic::Code::InvalidArgument
+        );
+        assert_eq!(code(ApiError::NotFound("x".into())), tonic::Code::NotFound);
+        assert_eq!(
+            code(ApiError::FailedPrecondition("x".into())),
+            tonic::Code::FailedPrecondition
         );
         assert_eq!(
             code(StoreError::InvalidInput("x".into()).into()),

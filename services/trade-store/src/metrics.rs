@@ -94,6 +94,11 @@ impl StoreMetrics {
         self.add("orders", if created { "inserted" } else { "existing" }, 1);
     }
 
+    /// Counts one recorded signal, new or already stored.
+    pub fn signal(&self, created: bool) {
+        self.add("signals", if created { "inserted" } else { "duplicate" }, 1);
+    }
+
     fn add(&self, table: &str, outcome: &str, rows: u64) {
         if rows > 0 {
             self.rows.with_label_values(&[table, outcome]).inc_by(rows);

@@ -1,16 +1,28 @@
 //! Wire messages of the trade-store contract to store values and back, for what
 //! `levibot_proto::convert` does not cover (orders with their state, time ranges, filters).
 
-use levibot_core::{OrderRequest, Price, Quantity, Symbol, TimestampMs};
+use levibot_core::{Actor, OrderRequest, Price, Quantity, SignalId, Symbol, TimestampMs};
 use levibot_proto::{
     ConversionError,
+    convert::{role_to_wire, side_from_wire, side_to_wire},
     v1::{self, OrderStatus as WireStatus},
 };
+use serde_json::{Map, Value, json};
 
 use crate::{
     error::ApiError,
-    store::{OrderRecord, OrderState, OrderStatus},
+    store::{
+        ApiKey, AuditEntry, OrderRecord, OrderState, OrderStatus, RiskDecision, SignalRecord,
+        StoreError,
+    },
 };
+
+/// Largest `detail_json` (of a decision or an audit entry) accepted, in bytes.
+pub const MAX_DETAIL_JSON_BYTES: usize = 64 * 1024;
+/// Longest audit `actor` and `action`, in characters.
+pub const MAX_AUDIT_TEXT_CHARS: usize = 256;
+/// Most component votes one signal may carry.
+pub const MAX_VOTES: usize = 64;
 
 const STATUSES: [(OrderStatus, WireStatus); 6] = [
     (OrderStatus::New, WireStatus::New),
@@ -127,6 +139,244 @@ pub(crate) fn symbol_filter(value: &str) -> Result<Option<Symbol>, ApiError> {
         .parse()
         .map(Some)
         .map_err(|err| invalid("symbol", err))
+}
+
+/// A required, non-zero time in ms.
+fn required_ms(field: &str, value: i64) -> Result<TimestampMs, ApiError> {
+    if value == 0 {
+        return Err(invalid(field, "is required"));
+    }
+    Ok(TimestampMs::new(value))
+}
+
+fn probability(field: &str, value: f64) -> Result<f64, ApiError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(field, format!("must be within [0, 1], got {value}")))
+    }
+}
+
+/// A `detail_json` field: a JSON object of at most [`MAX_DETAIL_JSON_BYTES`]; empty means `{}`.
+pub(crate) fn json_object(field: &str, text: &str) -> Result<Value, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    if text.len() > MAX_DETAIL_JSON_BYTES {
+        return Err(invalid(
+            field,
+            format!(
+                "is {} bytes, the limit is {MAX_DETAIL_JSON_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|err| invalid(field, format!("invalid JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(invalid(field, "must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// The votes of a wire signal as the JSON array the store keeps.
+fn votes_from_wire(votes: &[v1::ComponentVote]) -> Result<Value, ApiError> {
+    if votes.len() > MAX_VOTES {
+        return Err(invalid(
+            "signal.votes",
+            format!("{} votes, the limit is {MAX_VOTES}", votes.len()),
+        ));
+    }
+    votes
+        .iter()
+        .enumerate()
+        .map(|(i, vote)| {
+            let field = |name: &str| format!("signal.votes[{i}].{name}");
+            if vote.component.trim().is_empty() {
+                return Err(invalid(&field("component"), "is required"));
+            }
+            probability(&field("probability_up"), vote.probability_up)?;
+            if !(vote.weight.is_finite() && vote.weight >= 0.0) {
+                return Err(invalid(
+                    &field("weight"),
+                    format!("must be finite and not negative, got {}", vote.weight),
+                ));
+            }
+            Ok(json!({
+                "component": vote.component,
+                "probability_up": vote.probability_up,
+                "weight": vote.weight,
+                "model_version": vote.model_version,
+                "available": vote.available,
+            }))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The wire votes of a stored signal; fields a stored vote lacks take their defaults.
+fn votes_to_wire(votes: &Value) -> Result<Vec<v1::ComponentVote>, StoreError> {
+    let corrupt = |reason: &str| StoreError::corrupt("signals", format!("votes: {reason}"));
+    let Value::Array(votes) = votes else {
+        return Err(corrupt("not a JSON array"));
+    };
+    votes
+        .iter()
+        .map(|vote| {
+            let Value::Object(vote) = vote else {
+                return Err(corrupt("a vote is not a JSON object"));
+            };
+            let text = |key: &str| vote.get(key).and_then(Value::as_str).unwrap_or_default();
+            let number = |key: &str| vote.get(key).and_then(Value::as_f64).unwrap_or_default();
+            Ok(v1::ComponentVote {
+                component: text("component").to_owned(),
+                probability_up: number("probability_up"),
+                weight: number("weight"),
+                model_version: text("model_version").to_owned(),
+                available: vote
+                    .get("available")
+                    .and_then(Value::as_bool)
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// A signal and its decision from a `RecordSignal` request, every field checked.
+pub(crate) fn signal_from_wire(request: &v1::RecordSignalRequest) -> Result<SignalRecord, ApiError> {
+    let signal = request
+        .signal
+        .as_ref()
+        .ok_or_else(|| invalid("signal", "is required"))?;
+    let decision = request
+        .decision
+        .as_ref()
+        .ok_or_else(|| invalid("decision", "is required"))?;
+    if signal.signal_id.is_empty() {
+        return Err(invalid("signal.signal_id", "is required"));
+    }
+    let signal_id: SignalId = signal
+        .signal_id
+        .parse()
+        .map_err(|err| invalid("signal.signal_id", err))?;
+    let symbol: Symbol = signal
+        .symbol
+        .parse()
+        .map_err(|err| invalid("signal.symbol", err))?;
+    if signal.strategy.trim().is_empty() {
+        return Err(invalid("signal.strategy", "is required"));
+    }
+    let reason = match (decision.approved, decision.reason.trim()) {
+        (true, "") => None,
+        (true, reason) => {
+            return Err(invalid(
+                "decision.reason",
+                format!("must be empty when approved, got {reason:?}"),
+            ));
+        }
+        (false, "") => return Err(invalid("decision.reason", "is required when refused")),
+        (false, reason) => {
+            RiskDecision::check_reason(reason)
+                .map_err(|message| invalid("decision.reason", format!("{reason:?} {message}")))?;
+            Some(reason.to_owned())
+        }
+    };
+    let record = SignalRecord {
+        signal_id,
+        symbol,
+        bar_open_time: TimestampMs::new(signal.bar_open_time_ms),
+        side: side_from_wire("signal.side", signal.side)?,
+        probability_up: probability("signal.probability_up", signal.probability_up)?,
+        confidence: probability("signal.confidence", signal.confidence)?,
+        strategy: signal.strategy.clone(),
+        votes: votes_from_wire(&signal.votes)?,
+        created_at: required_ms("signal.created_ms", signal.created_ms)?,
+        decision: Some(RiskDecision {
+            approved: decision.approved,
+            reason,
+            detail: json_object("decision.detail_json", &decision.detail_json)?,
+            decided_at: required_ms("decision.decided_ms", decision.decided_ms)?,
+        }),
+    };
+    Ok(record)
+}
+
+/// The wire form of a stored signal and its decision (none for a signal stored without one).
+pub(crate) fn signal_to_wire(record: &SignalRecord) -> Result<v1::SignalRecord, StoreError> {
+    Ok(v1::SignalRecord {
+        signal: Some(v1::Signal {
+            signal_id: record.signal_id.to_string(),
+            symbol: record.symbol.as_str().to_owned(),
+            bar_open_time_ms: record.bar_open_time.as_i64(),
+            side: side_to_wire(record.side) as i32,
+            probability_up: record.probability_up,
+            confidence: record.confidence,
+            strategy: record.strategy.clone(),
+            votes: votes_to_wire(&record.votes)?,
+            created_ms: record.created_at.as_i64(),
+        }),
+        decision: record.decision.as_ref().map(|d| v1::RiskDecision {
+            approved: d.approved,
+            reason: d.reason.clone().unwrap_or_default(),
+            detail_json: d.detail.to_string(),
+            decided_ms: d.decided_at.as_i64(),
+        }),
+    })
+}
+
+/// The caller of an audited RPC; required.
+pub(crate) fn actor_from_wire(actor: Option<&v1::Actor>) -> Result<Actor, ApiError> {
+    let actor = actor.ok_or_else(|| invalid("actor", "is required"))?;
+    Ok(Actor::try_from(actor)?)
+}
+
+/// The wire form of a stored key.
+pub(crate) fn api_key_to_wire(key: &ApiKey) -> v1::ApiKeyInfo {
+    v1::ApiKeyInfo {
+        key_id: key.key_id.to_string(),
+        name: key.name.clone(),
+        role: role_to_wire(key.role) as i32,
+        created_ms: key.created_at.as_i64(),
+        revoked_ms: key.revoked_at.map_or(0, TimestampMs::as_i64),
+    }
+}
+
+fn audit_text(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if value.chars().count() > MAX_AUDIT_TEXT_CHARS {
+        return Err(invalid(
+            field,
+            format!("is longer than {MAX_AUDIT_TEXT_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "must not hold control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// An audit entry from the wire, every field checked.
+pub(crate) fn audit_from_wire(entry: Option<&v1::AuditEntry>) -> Result<AuditEntry, ApiError> {
+    let entry = entry.ok_or_else(|| invalid("entry", "is required"))?;
+    Ok(AuditEntry {
+        at: required_ms("entry.at_ms", entry.at_ms)?,
+        actor: audit_text("entry.actor", &entry.actor)?,
+        action: audit_text("entry.action", &entry.action)?,
+        detail: json_object("entry.detail_json", &entry.detail_json)?,
+    })
+}
+
+/// The wire form of a stored audit entry.
+pub(crate) fn audit_to_wire(entry: &AuditEntry) -> v1::AuditEntry {
+    v1::AuditEntry {
+        at_ms: entry.at.as_i64(),
+        actor: entry.actor.clone(),
+        action: entry.action.clone(),
+        detail_json: entry.detail.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ mod serde_str;
 
 /// Validation errors shared by [`Price`], [`Quantity`] and [`Money`].
 pub mod amount;
+/// API keys and roles: [`Role`], [`ApiKeySecret`], [`KeyId`], [`Actor`], [`api_key_sha256`].
+pub mod auth;
 /// Kline bars (OHLCV candles).
 pub mod bar;
 /// Exchange client order ids.
@@ -39,6 +41,10 @@ pub mod symbol;
 pub mod timestamp;
 
 pub use amount::AmountError;
+pub use auth::{
+    Actor, ActorError, ApiKeySecret, KeyId, KeyIdParseError, RandomUnavailable, Role,
+    RoleParseError, api_key_sha256,
+};
 pub use bar::{Bar, BarError};
 pub use client_order_id::{ClientOrderId, ClientOrderIdError};
 pub use clock::{Clock, ClockError, HistoricalClock, LiveClock};

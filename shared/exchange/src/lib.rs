@@ -8,7 +8,9 @@
 //! series. Live and replayed bars reach consumers through one type, [`MarketDataSource`], and
 //! [`SymbolQueues`] decouples symbols so a slow one never stalls the others. [`sim`] is a
 //! Binance-protocol simulator serving recorded data over the real WebSocket and REST interfaces,
-//! for tests and demos. Every counter goes into the caller's Prometheus registry
+//! for tests and demos, and with trading enabled it also plays a spot account (signed orders,
+//! fault injection). [`spot`] executes orders: one trait over a paper exchange and Binance's
+//! signed REST API. Every counter goes into the caller's Prometheus registry
 //! ([`ExchangeMetrics`]).
 
 /// Binance protocol: message parsing, stream names, the WebSocket source and the REST client.
@@ -21,8 +23,11 @@ pub mod market_data_source;
 pub mod metrics;
 /// Bars from a kline CSV at a speed factor.
 pub mod replay;
-/// A Binance-protocol simulator (WebSocket streams and REST klines) over recorded data.
+/// A Binance-protocol simulator (WebSocket streams, REST klines, spot trading) over recorded
+/// data.
 pub mod sim;
+/// Spot order execution: the exchange trait, the paper exchange and the signed Binance client.
+pub mod spot;
 /// Staleness tracking: which symbols have had no bar for too long.
 pub mod staleness_tracker;
 /// Per-symbol bounded queues that drop the oldest item on overflow.

@@ -1,8 +1,8 @@
 use std::{fmt::Display, str::FromStr};
 
 use levibot_core::{
-    Bar, ClientOrderId, Fill, FillParts, Interval, OrderRequest, OrderType, Side, Symbol,
-    TimeInForce, TimestampMs,
+    Actor, Bar, ClientOrderId, Fill, FillParts, Interval, OrderRequest, OrderType, Role, Side,
+    Symbol, TimeInForce, TimestampMs,
 };
 
 use crate::v1;
@@ -243,6 +243,48 @@ impl From<&Fill> for v1::Fill {
     }
 }
 
+/// Domain role from the wire enum; `UNSPECIFIED` and unknown values are errors.
+pub fn role_from_wire(field: &'static str, value: i32) -> Result<Role, ConversionError> {
+    match v1::Role::try_from(value) {
+        Ok(v1::Role::Viewer) => Ok(Role::Viewer),
+        Ok(v1::Role::Trader) => Ok(Role::Trader),
+        Ok(v1::Role::Admin) => Ok(Role::Admin),
+        _ => Err(ConversionError::new(
+            field,
+            format!("must be ROLE_VIEWER, ROLE_TRADER or ROLE_ADMIN, got {value}"),
+        )),
+    }
+}
+
+/// Wire enum of a domain role.
+pub fn role_to_wire(role: Role) -> v1::Role {
+    match role {
+        Role::Viewer => v1::Role::Viewer,
+        Role::Trader => v1::Role::Trader,
+        Role::Admin => v1::Role::Admin,
+    }
+}
+
+/// The caller of an audited RPC: `actor.name` as given (trimmed, not empty), `actor.role` one
+/// of `viewer`, `trader`, `admin`.
+impl TryFrom<&v1::Actor> for Actor {
+    type Error = ConversionError;
+
+    fn try_from(wire: &v1::Actor) -> Result<Self, Self::Error> {
+        let role: Role = parse("actor.role", &wire.role)?;
+        Actor::new(&wire.name, role).map_err(|err| ConversionError::new("actor.name", err))
+    }
+}
+
+impl From<&Actor> for v1::Actor {
+    fn from(actor: &Actor) -> Self {
+        Self {
+            name: actor.name().to_owned(),
+            role: actor.role().as_str().to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use levibot_core::{FillId, SignalId};
@@ -355,5 +397,37 @@ mod tests {
         let fill = Fill::try_from(&wire).unwrap();
         assert_eq!(fill.notional().to_string(), "61.50010");
         assert_eq!(v1::Fill::from(&fill), wire);
+    }
+
+    #[test]
+    fn every_role_maps_both_ways_and_unspecified_is_refused() {
+        for role in Role::ALL {
+            let wire = role_to_wire(role);
+            assert_eq!(role_from_wire("role", wire as i32).unwrap(), role);
+        }
+        for bad in [0, 4, -1] {
+            assert_eq!(role_from_wire("role", bad).unwrap_err().field, "role");
+        }
+    }
+
+    #[rstest]
+    #[case("ops", "admin", None)]
+    #[case("", "admin", Some("actor.name"))]
+    #[case("ops", "", Some("actor.role"))]
+    #[case("ops", "root", Some("actor.role"))]
+    fn actors_convert_naming_the_bad_field(
+        #[case] name: &str,
+        #[case] role: &str,
+        #[case] bad: Option<&str>,
+    ) {
+        let wire = v1::Actor {
+            name: name.into(),
+            role: role.into(),
+        };
+        match (Actor::try_from(&wire), bad) {
+            (Ok(actor), None) => assert_eq!(v1::Actor::from(&actor), wire),
+            (Err(err), Some(field)) => assert_eq!(err.field, field, "{err}"),
+            (other, _) => panic!("unexpected {other:?}"),
+        }
     }
 }

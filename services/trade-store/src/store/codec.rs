@@ -5,13 +5,13 @@
 use std::{fmt::Display, str::FromStr};
 
 use levibot_core::{
-    Bar, ClientOrderId, Fill, FillParts, Interval, Money, OrderRequest, OrderType, Price, Quantity,
-    Side, SignalId, Symbol, TimeInForce, TimestampMs,
+    Bar, ClientOrderId, Fill, FillParts, Interval, KeyId, Money, OrderRequest, OrderType, Price,
+    Quantity, Role, Side, SignalId, Symbol, TimeInForce, TimestampMs,
 };
 
 use super::{
-    AuditEntry, AuditRecord, EquitySnapshot, OrderRecord, OrderState, OrderStatus, SignalRecord,
-    StoreError,
+    ApiKey, AuditEntry, AuditRecord, EquitySnapshot, OrderRecord, OrderState, OrderStatus,
+    RiskDecision, SignalRecord, StoreError,
 };
 
 fn parse<T>(table: &'static str, column: &str, value: &str) -> Result<T, StoreError>
@@ -338,6 +338,10 @@ pub(crate) struct SignalRow {
     pub(crate) strategy: String,
     pub(crate) votes: String,
     pub(crate) created_ms: i64,
+    pub(crate) approved: Option<bool>,
+    pub(crate) reason: Option<String>,
+    pub(crate) decision_detail: Option<String>,
+    pub(crate) decided_ms: Option<i64>,
 }
 
 impl SignalRow {
@@ -353,24 +357,114 @@ impl SignalRow {
             strategy: self.strategy,
             votes: serde_json::from_str(&self.votes).map_err(|err| StoreError::corrupt(T, err))?,
             created_at: TimestampMs::new(self.created_ms),
+            decision: match (self.approved, self.decision_detail, self.decided_ms) {
+                (Some(approved), Some(detail), Some(decided_ms)) => Some(RiskDecision {
+                    approved,
+                    reason: self.reason,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|err| StoreError::corrupt(T, format!("decision_detail: {err}")))?,
+                    decided_at: TimestampMs::new(decided_ms),
+                }),
+                (None, None, None) => None,
+                _ => {
+                    return Err(StoreError::corrupt(
+                        T,
+                        format!("signal {}: a partial risk decision", self.signal_id),
+                    ));
+                }
+            },
         })
     }
 }
 
-/// Checks what the schema cannot: probabilities in `0..=1` and finite.
+/// The decision columns of a signal as the backends bind them: approved, reason, detail as
+/// JSON text, decided time.
+pub(crate) type DecisionColumns = (
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+pub(crate) fn decision_columns(decision: Option<&RiskDecision>) -> DecisionColumns {
+    match decision {
+        Some(d) => (
+            Some(d.approved),
+            d.reason.clone(),
+            Some(d.detail.to_string()),
+            Some(d.decided_at.as_i64()),
+        ),
+        None => (None, None, None, None),
+    }
+}
+
+/// Checks what the schema cannot: probabilities in `0..=1` and finite, a strategy, and a
+/// consistent decision (a reason exactly when refused, in the stable-name alphabet; the detail
+/// a JSON object).
 pub(crate) fn check_signal(signal: &SignalRecord) -> Result<(), StoreError> {
+    let invalid = |message: String| {
+        Err(StoreError::InvalidInput(format!(
+            "signal {}: {message}",
+            signal.signal_id
+        )))
+    };
     for (name, value) in [
         ("probability_up", signal.probability_up),
         ("confidence", signal.confidence),
     ] {
         if !(0.0..=1.0).contains(&value) {
-            return Err(StoreError::InvalidInput(format!(
-                "signal {}: {name} must be within 0..=1, got {value}",
-                signal.signal_id
-            )));
+            return invalid(format!("{name} must be within 0..=1, got {value}"));
         }
     }
+    if signal.strategy.trim().is_empty() {
+        return invalid("strategy is required".to_owned());
+    }
+    let Some(decision) = &signal.decision else {
+        return Ok(());
+    };
+    match (decision.approved, decision.reason.as_deref()) {
+        (true, Some(reason)) => {
+            return invalid(format!(
+                "decision.reason must be empty when approved, got {reason:?}"
+            ));
+        }
+        (false, None) => {
+            return invalid("decision.reason is required when refused".to_owned());
+        }
+        (false, Some(reason)) => {
+            if let Err(message) = RiskDecision::check_reason(reason) {
+                return invalid(format!("decision.reason {reason:?}: {message}"));
+            }
+        }
+        (true, None) => {}
+    }
+    if !decision.detail.is_object() {
+        return invalid("decision.detail_json must be a JSON object".to_owned());
+    }
     Ok(())
+}
+
+/// One stored API key (never its hash).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    pub(crate) key_id: String,
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) created_ms: i64,
+    pub(crate) revoked_ms: Option<i64>,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_api_key(self) -> Result<ApiKey, StoreError> {
+        const T: &str = "api_keys";
+        Ok(ApiKey {
+            key_id: parse::<KeyId>(T, "key_id", &self.key_id)?,
+            name: self.name,
+            role: parse::<Role>(T, "role", &self.role)?,
+            created_at: TimestampMs::new(self.created_ms),
+            revoked_at: self.revoked_ms.map(TimestampMs::new),
+        })
+    }
 }
 
 /// One stored equity snapshot.
@@ -429,4 +523,25 @@ pub(crate) fn check_audit(entry: &AuditEntry) -> Result<(), StoreError> {
         ));
     }
     Ok(())
+}
+
+/// A new API key's columns, as the backends bind them.
+#[derive(Debug)]
+pub(crate) struct NewApiKeyRow<'a> {
+    pub(crate) key_id: String,
+    pub(crate) name: String,
+    pub(crate) role: &'static str,
+    pub(crate) key_sha256: &'a str,
+    pub(crate) created_ms: i64,
+}
+
+/// What inserting an API key found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyInsert {
+    /// Stored.
+    Inserted,
+    /// Another key has this id.
+    IdTaken,
+    /// Another key has this hash.
+    HashTaken,
 }

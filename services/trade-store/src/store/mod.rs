@@ -1,3 +1,4 @@
+mod api_key;
 mod audit_entry;
 mod codec;
 mod equity_snapshot;
@@ -15,9 +16,12 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use levibot_config::redact_url;
-use levibot_core::{Bar, Fill, Interval, Symbol, TimestampMs};
+use levibot_core::{Actor, Bar, Fill, Interval, KeyId, Symbol, TimestampMs};
 use sqlx::{PgPool, SqlitePool};
 
+pub use api_key::{
+    ApiKey, KeySha256, MAX_API_KEY_NAME_CHARS, NewApiKey, Revocation, api_key_name,
+};
 pub use audit_entry::{AuditEntry, AuditRecord};
 pub use equity_snapshot::EquitySnapshot;
 pub use error::StoreError;
@@ -27,7 +31,7 @@ pub use order_record::{
 };
 pub use reports::{FillsReport, UpsertReport};
 pub use series::{Gap, SeriesSummary};
-pub use signal_record::SignalRecord;
+pub use signal_record::{MAX_REASON_CHARS, RiskDecision, SignalRecord};
 
 /// Where the store records which migrations it applied: a table of its own (not sqlx's
 /// default `_sqlx_migrations`), so that another component migrating the same database cannot
@@ -309,7 +313,8 @@ impl TradeStore {
         rows.into_iter().map(codec::FillRow::into_fill).collect()
     }
 
-    /// Records a signal; false when its id is already stored (the stored one is kept).
+    /// Records a signal with its risk decision, in one row; false when its id is already
+    /// stored (the stored signal and decision are kept, whatever this one says).
     pub async fn record_signal(&self, signal: &SignalRecord) -> Result<bool, StoreError> {
         codec::check_signal(signal)?;
         match &self.backend {
@@ -318,19 +323,23 @@ impl TradeStore {
         }
     }
 
-    /// Signals created in `[from, to)` (of `symbol`, or of every symbol), oldest first.
+    /// Signals created in `[from, to)` (of `symbol`, or of every symbol), with their
+    /// decisions, oldest first, at most `limit`.
     pub async fn query_signals(
         &self,
         symbol: Option<Symbol>,
         from: TimestampMs,
         to: TimestampMs,
+        limit: usize,
     ) -> Result<Vec<SignalRecord>, StoreError> {
         check_range(from, to)?;
         let symbol = symbol.map(|s| s.as_str().to_owned());
-        let (from, to) = (from.as_i64(), to.as_i64());
+        let (from, to, limit) = (from.as_i64(), to.as_i64(), as_limit(limit));
         let rows = match &self.backend {
-            Backend::Postgres(pool) => postgres::query_signals(pool, symbol, from, to).await?,
-            Backend::Sqlite(pool) => sqlite::query_signals(pool, symbol, from, to).await?,
+            Backend::Postgres(pool) => {
+                postgres::query_signals(pool, symbol, from, to, limit).await?
+            }
+            Backend::Sqlite(pool) => sqlite::query_signals(pool, symbol, from, to, limit).await?,
         };
         rows.into_iter()
             .map(codec::SignalRow::into_record)
@@ -374,19 +383,124 @@ impl TradeStore {
         }
     }
 
-    /// Audit entries made in `[from, to)`, in append order.
+    /// Audit entries made in `[from, to)`, in append order (oldest first), at most `limit`.
     pub async fn query_audit(
         &self,
         from: TimestampMs,
         to: TimestampMs,
+        limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         check_range(from, to)?;
-        let (from, to) = (from.as_i64(), to.as_i64());
+        let (from, to, limit) = (from.as_i64(), to.as_i64(), as_limit(limit));
         let rows = match &self.backend {
-            Backend::Postgres(pool) => postgres::query_audit(pool, from, to).await?,
-            Backend::Sqlite(pool) => sqlite::query_audit(pool, from, to).await?,
+            Backend::Postgres(pool) => postgres::query_audit(pool, from, to, limit).await?,
+            Backend::Sqlite(pool) => sqlite::query_audit(pool, from, to, limit).await?,
         };
         rows.into_iter().map(codec::AuditRow::into_record).collect()
+    }
+
+    /// Stores a new API key, created at `at`, and audits it (`apikey.create` by `actor`) in
+    /// the same transaction. A key id or a hash already stored is a [`StoreError::Conflict`]
+    /// and changes nothing.
+    pub async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        actor: &Actor,
+        at: TimestampMs,
+    ) -> Result<ApiKey, StoreError> {
+        let name = api_key_name(&key.name)?;
+        let audit = AuditEntry {
+            at,
+            actor: actor.to_string(),
+            action: "apikey.create".to_owned(),
+            detail: serde_json::json!({
+                "key_id": key.key_id.to_string(),
+                "name": name,
+                "role": key.role.as_str(),
+            }),
+        };
+        let row = codec::NewApiKeyRow {
+            key_id: key.key_id.to_string(),
+            name: name.clone(),
+            role: key.role.as_str(),
+            key_sha256: key.key_sha256.as_str(),
+            created_ms: at.as_i64(),
+        };
+        let created = match &self.backend {
+            Backend::Postgres(pool) => postgres::create_api_key(pool, &row, &audit).await?,
+            Backend::Sqlite(pool) => sqlite::create_api_key(pool, &row, &audit).await?,
+        };
+        match created {
+            codec::KeyInsert::Inserted => Ok(ApiKey {
+                key_id: key.key_id,
+                name,
+                role: key.role,
+                created_at: at,
+                revoked_at: None,
+            }),
+            codec::KeyInsert::IdTaken => Err(StoreError::Conflict(format!(
+                "key_id: {} already exists",
+                key.key_id
+            ))),
+            codec::KeyInsert::HashTaken => Err(StoreError::Conflict(
+                "key_sha256: a key with this hash already exists".to_owned(),
+            )),
+        }
+    }
+
+    /// The key whose plaintext hashes to `key_sha256`, active or revoked; `None` when unknown.
+    pub async fn api_key_by_sha256(
+        &self,
+        key_sha256: &KeySha256,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let row = match &self.backend {
+            Backend::Postgres(pool) => postgres::api_key_by_sha256(pool, key_sha256).await?,
+            Backend::Sqlite(pool) => sqlite::api_key_by_sha256(pool, key_sha256).await?,
+        };
+        row.map(codec::ApiKeyRow::into_api_key).transpose()
+    }
+
+    /// Every key, active and revoked, oldest first (never their hashes).
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => postgres::list_api_keys(pool).await?,
+            Backend::Sqlite(pool) => sqlite::list_api_keys(pool).await?,
+        };
+        rows.into_iter()
+            .map(codec::ApiKeyRow::into_api_key)
+            .collect()
+    }
+
+    /// Revokes key `key_id` at `at`, and audits it (`apikey.revoke` by `actor`, with the
+    /// outcome) in the same transaction. Revoking a revoked key changes nothing but the audit
+    /// log; an unknown id changes nothing at all.
+    pub async fn revoke_api_key(
+        &self,
+        key_id: KeyId,
+        actor: &Actor,
+        at: TimestampMs,
+    ) -> Result<Revocation, StoreError> {
+        let id = key_id.to_string();
+        let audit = |revoked_now: bool| AuditEntry {
+            at,
+            actor: actor.to_string(),
+            action: "apikey.revoke".to_owned(),
+            detail: serde_json::json!({
+                "key_id": id,
+                "outcome": if revoked_now { "revoked" } else { "already_revoked" },
+            }),
+        };
+        let revoked = match &self.backend {
+            Backend::Postgres(pool) => {
+                postgres::revoke_api_key(pool, &id, at.as_i64(), audit).await?
+            }
+            Backend::Sqlite(pool) => sqlite::revoke_api_key(pool, &id, at.as_i64(), audit).await?,
+        };
+        Ok(match revoked {
+            None => Revocation::NotFound,
+            Some((row, true)) => Revocation::Revoked(row.into_api_key()?),
+            Some((row, false)) => Revocation::AlreadyRevoked(row.into_api_key()?),
+        })
     }
 }
 

@@ -14,10 +14,11 @@ use sqlx::{
 };
 
 use super::{
-    AuditEntry, EquitySnapshot, FillsReport, OrderRecord, SignalRecord, StoreError, UpsertReport,
+    AuditEntry, EquitySnapshot, FillsReport, KeySha256, OrderRecord, SignalRecord, StoreError,
+    UpsertReport,
     codec::{
-        AuditRow, BarColumns, BarRow, EquityRow, FillColumns, FillRow, OrderColumns, OrderRow,
-        SignalRow, bar_from_row,
+        ApiKeyRow, AuditRow, BarColumns, BarRow, EquityRow, FillColumns, FillRow, KeyInsert,
+        NewApiKeyRow, OrderColumns, OrderRow, SignalRow, bar_from_row, decision_columns,
     },
     pg_binary_copy,
     series::GapScan,
@@ -434,10 +435,12 @@ pub(super) async fn query_fills(
 }
 
 pub(super) async fn record_signal(pool: &PgPool, s: &SignalRecord) -> Result<bool, StoreError> {
+    let (approved, reason, detail, decided_ms) = decision_columns(s.decision.as_ref());
     let inserted = sqlx::query(
         "INSERT INTO signals (signal_id, symbol, bar_open_time_ms, side, probability_up,
-                              confidence, strategy, votes, created_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+                              confidence, strategy, votes, created_ms, approved, reason,
+                              decision_detail, decided_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb, $13)
          ON CONFLICT (signal_id) DO NOTHING",
     )
     .bind(s.signal_id.to_string())
@@ -449,6 +452,10 @@ pub(super) async fn record_signal(pool: &PgPool, s: &SignalRecord) -> Result<boo
     .bind(&s.strategy)
     .bind(s.votes.to_string())
     .bind(s.created_at.as_i64())
+    .bind(approved)
+    .bind(reason)
+    .bind(detail)
+    .bind(decided_ms)
     .execute(pool)
     .await?
     .rows_affected();
@@ -460,17 +467,21 @@ pub(super) async fn query_signals(
     symbol: Option<String>,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<SignalRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT signal_id, symbol, bar_open_time_ms, side, probability_up, confidence,
-                strategy, votes::text AS votes, created_ms
+                strategy, votes::text AS votes, created_ms, approved, reason,
+                decision_detail::text AS decision_detail, decided_ms
          FROM signals
          WHERE ($1::text IS NULL OR symbol = $1) AND created_ms >= $2 AND created_ms < $3
-         ORDER BY created_ms, signal_id",
+         ORDER BY created_ms, signal_id
+         LIMIT $4",
     )
     .bind(symbol)
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -512,6 +523,11 @@ pub(super) async fn query_equity(
 }
 
 pub(super) async fn append_audit(pool: &PgPool, entry: &AuditEntry) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    append_audit_on(&mut conn, entry).await
+}
+
+async fn append_audit_on(conn: &mut PgConnection, entry: &AuditEntry) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO audit_log (at_ms, actor, action, detail) VALUES ($1, $2, $3, $4::jsonb)
          RETURNING id",
@@ -520,7 +536,7 @@ pub(super) async fn append_audit(pool: &PgPool, entry: &AuditEntry) -> Result<i6
     .bind(&entry.actor)
     .bind(&entry.action)
     .bind(entry.detail.to_string())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?)
 }
 
@@ -528,13 +544,106 @@ pub(super) async fn query_audit(
     pool: &PgPool,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, at_ms, actor, action, detail::text AS detail
-         FROM audit_log WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
+         FROM audit_log WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id LIMIT $3",
     )
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+const API_KEY_COLUMNS: &str = "key_id, name, role, created_ms, revoked_ms";
+
+pub(super) async fn create_api_key(
+    pool: &PgPool,
+    key: &NewApiKeyRow<'_>,
+    audit: &AuditEntry,
+) -> Result<KeyInsert, StoreError> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO api_keys (key_id, name, role, key_sha256, created_ms)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.key_id)
+    .bind(&key.name)
+    .bind(key.role)
+    .bind(key.key_sha256)
+    .bind(key.created_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let id_taken: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE key_id = $1)")
+                .bind(&key.key_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Ok(if id_taken {
+            KeyInsert::IdTaken
+        } else {
+            KeyInsert::HashTaken
+        });
+    }
+    append_audit_on(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(KeyInsert::Inserted)
+}
+
+pub(super) async fn api_key_by_sha256(
+    pool: &PgPool,
+    key_sha256: &KeySha256,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_sha256 = $1"
+    )))
+    .bind(key_sha256.as_str())
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub(super) async fn list_api_keys(pool: &PgPool) -> Result<Vec<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_ms, key_id"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes the key unless it already is, and audits the outcome, in one transaction; `None`
+/// when no key has this id (nothing written). The row lock the `UPDATE` takes makes a
+/// concurrent revocation of the same key wait and then find it revoked.
+pub(super) async fn revoke_api_key(
+    pool: &PgPool,
+    key_id: &str,
+    at_ms: i64,
+    audit: impl Fn(bool) -> AuditEntry,
+) -> Result<Option<(ApiKeyRow, bool)>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let revoked_now = sqlx::query(
+        "UPDATE api_keys SET revoked_ms = $2 WHERE key_id = $1 AND revoked_ms IS NULL",
+    )
+    .bind(key_id)
+    .bind(at_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = $1"
+    )))
+    .bind(key_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    append_audit_on(&mut tx, &audit(revoked_now)).await?;
+    tx.commit().await?;
+    Ok(Some((row, revoked_now)))
 }

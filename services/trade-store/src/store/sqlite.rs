@@ -7,7 +7,7 @@ use std::{fmt::Write as _, str::FromStr, time::Duration};
 use levibot_config::redact_url;
 use levibot_core::{Bar, Fill, Interval, Symbol};
 use sqlx::{
-    AssertSqlSafe, Sqlite, SqlitePool,
+    AssertSqlSafe, Sqlite, SqliteConnection, SqlitePool,
     query::Query,
     sqlite::{
         SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
@@ -16,8 +16,12 @@ use sqlx::{
 };
 
 use super::{
-    AuditEntry, EquitySnapshot, FillsReport, OrderRecord, SignalRecord, StoreError, UpsertReport,
-    codec::{AuditRow, EquityRow, FillRow, OrderColumns, OrderRow, SignalRow, bar_from_text},
+    AuditEntry, EquitySnapshot, FillsReport, KeySha256, OrderRecord, SignalRecord, StoreError,
+    UpsertReport,
+    codec::{
+        ApiKeyRow, AuditRow, EquityRow, FillRow, KeyInsert, NewApiKeyRow, OrderColumns, OrderRow,
+        SignalRow, bar_from_text, decision_columns,
+    },
     series::GapScan,
 };
 
@@ -429,10 +433,12 @@ pub(super) async fn query_fills(
 }
 
 pub(super) async fn record_signal(pool: &SqlitePool, s: &SignalRecord) -> Result<bool, StoreError> {
+    let (approved, reason, detail, decided_ms) = decision_columns(s.decision.as_ref());
     let inserted = sqlx::query(
         "INSERT INTO signals (signal_id, symbol, bar_open_time_ms, side, probability_up,
-                              confidence, strategy, votes, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              confidence, strategy, votes, created_ms, approved, reason,
+                              decision_detail, decided_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (signal_id) DO NOTHING",
     )
     .bind(s.signal_id.to_string())
@@ -444,6 +450,10 @@ pub(super) async fn record_signal(pool: &SqlitePool, s: &SignalRecord) -> Result
     .bind(&s.strategy)
     .bind(s.votes.to_string())
     .bind(s.created_at.as_i64())
+    .bind(approved)
+    .bind(reason)
+    .bind(detail)
+    .bind(decided_ms)
     .execute(pool)
     .await?
     .rows_affected();
@@ -455,17 +465,20 @@ pub(super) async fn query_signals(
     symbol: Option<String>,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<SignalRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT signal_id, symbol, bar_open_time_ms, side, probability_up, confidence,
-                strategy, votes, created_ms
+                strategy, votes, created_ms, approved, reason, decision_detail, decided_ms
          FROM signals
          WHERE (?1 IS NULL OR symbol = ?1) AND created_ms >= ?2 AND created_ms < ?3
-         ORDER BY created_ms, signal_id",
+         ORDER BY created_ms, signal_id
+         LIMIT ?4",
     )
     .bind(symbol)
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -506,6 +519,14 @@ pub(super) async fn query_equity(
 }
 
 pub(super) async fn append_audit(pool: &SqlitePool, entry: &AuditEntry) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    append_audit_on(&mut conn, entry).await
+}
+
+async fn append_audit_on(
+    conn: &mut SqliteConnection,
+    entry: &AuditEntry,
+) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO audit_log (at_ms, actor, action, detail) VALUES (?, ?, ?, ?) RETURNING id",
     )
@@ -513,7 +534,7 @@ pub(super) async fn append_audit(pool: &SqlitePool, entry: &AuditEntry) -> Resul
     .bind(&entry.actor)
     .bind(&entry.action)
     .bind(entry.detail.to_string())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?)
 }
 
@@ -521,13 +542,106 @@ pub(super) async fn query_audit(
     pool: &SqlitePool,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, at_ms, actor, action, detail
-         FROM audit_log WHERE at_ms >= ? AND at_ms < ? ORDER BY id",
+         FROM audit_log WHERE at_ms >= ? AND at_ms < ? ORDER BY id LIMIT ?",
     )
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+const API_KEY_COLUMNS: &str = "key_id, name, role, created_ms, revoked_ms";
+
+pub(super) async fn create_api_key(
+    pool: &SqlitePool,
+    key: &NewApiKeyRow<'_>,
+    audit: &AuditEntry,
+) -> Result<KeyInsert, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    // ON CONFLICT, not INSERT OR IGNORE: only a taken id or hash may be passed over, never a
+    // failed CHECK
+    let inserted = sqlx::query(
+        "INSERT INTO api_keys (key_id, name, role, key_sha256, created_ms)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.key_id)
+    .bind(&key.name)
+    .bind(key.role)
+    .bind(key.key_sha256)
+    .bind(key.created_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let id_taken: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE key_id = ?)")
+                .bind(&key.key_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Ok(if id_taken {
+            KeyInsert::IdTaken
+        } else {
+            KeyInsert::HashTaken
+        });
+    }
+    append_audit_on(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(KeyInsert::Inserted)
+}
+
+pub(super) async fn api_key_by_sha256(
+    pool: &SqlitePool,
+    key_sha256: &KeySha256,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_sha256 = ?"
+    )))
+    .bind(key_sha256.as_str())
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub(super) async fn list_api_keys(pool: &SqlitePool) -> Result<Vec<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_ms, key_id"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes the key unless it already is, and audits the outcome, in one write transaction;
+/// `None` when no key has this id (nothing written).
+pub(super) async fn revoke_api_key(
+    pool: &SqlitePool,
+    key_id: &str,
+    at_ms: i64,
+    audit: impl Fn(bool) -> AuditEntry,
+) -> Result<Option<(ApiKeyRow, bool)>, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let revoked_now =
+        sqlx::query("UPDATE api_keys SET revoked_ms = ? WHERE key_id = ? AND revoked_ms IS NULL")
+            .bind(at_ms)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    let row: Option<ApiKeyRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?"
+    )))
+    .bind(key_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    append_audit_on(&mut tx, &audit(revoked_now)).await?;
+    tx.commit().await?;
+    Ok(Some((row, revoked_now)))
 }

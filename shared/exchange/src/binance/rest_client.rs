@@ -20,9 +20,25 @@ use crate::metrics::ExchangeMetrics;
 /// Binance's maximum `limit` for `GET /api/v3/klines`.
 pub const KLINES_MAX_LIMIT: u16 = 1000;
 /// Largest response body accepted (1000 klines are about 150 KB).
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Retry-After used when a 429/418 carries no usable header.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The hyper client every REST call goes through: rustls (ring) for `https://`, plain TCP for
+/// `http://` (the simulator), HTTP/1.1, bodiless requests (Binance takes every parameter in the
+/// query string).
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// Builds an [`HttpClient`] (no connection is made yet).
+pub(crate) fn http_client() -> Result<HttpClient, rustls::Error> {
+    let tls = crate::tls::client_config()?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
 
 /// Where and how the REST client connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,16 +141,17 @@ impl RestError {
 pub struct RestClient {
     base_url: Arc<str>,
     timeout: Duration,
-    http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    http: HttpClient,
     used_weight: Arc<AtomicU64>,
     metrics: ExchangeMetrics,
 }
 
+/// Binance's error body, `{"code":-1121,"msg":"Invalid symbol."}`.
 #[derive(Deserialize)]
-struct BinanceErrorBody<'a> {
-    code: Option<i64>,
+pub(crate) struct BinanceErrorBody<'a> {
+    pub(crate) code: Option<i64>,
     #[serde(borrow)]
-    msg: Option<&'a str>,
+    pub(crate) msg: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -156,14 +173,7 @@ impl RestClient {
                 "base url {base_url:?} is not http(s)"
             )));
         }
-        let tls =
-            crate::tls::client_config().map_err(|e| RestError::InvalidRequest(e.to_string()))?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new()).build(connector);
+        let http = http_client().map_err(|e| RestError::InvalidRequest(e.to_string()))?;
         Ok(Self {
             base_url: Arc::from(base_url),
             timeout: config.timeout,
@@ -349,11 +359,11 @@ impl RestClient {
     }
 }
 
-fn header_u64(headers: &http::HeaderMap, name: &str) -> Option<u64> {
+pub(crate) fn header_u64(headers: &http::HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -1,0 +1,320 @@
+//! The REST handlers.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use levibot_core::Symbol;
+use levibot_proto::v1::{self, QueryFillsRequest, QueryOrdersRequest, TimeRange};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::GatewayState;
+use super::auth::Principal;
+use super::error::ApiError;
+use crate::engines::EngineStatus;
+use crate::events::BackendEvent;
+use crate::gates::GateState;
+
+/// Longest time range `/orders` and `/fills` answer in one call (31 days).
+const MAX_RANGE_MS: i64 = 31 * 86_400_000;
+/// Default range: the last 24 hours.
+const DEFAULT_RANGE_MS: i64 = 86_400_000;
+/// Longest kill-switch reason.
+const MAX_REASON_LEN: usize = 500;
+
+/// The risk manager's state as `GET /risk` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskReport {
+    /// The trading switches.
+    #[serde(flatten)]
+    pub gates: GateState,
+    /// The ESS state as last read from policy-store (`armed`, `tripped`, `resetting`, or
+    /// `unknown` when policy-store cannot be reached — which blocks orders).
+    pub ess_state: String,
+    /// Whether the daily loss limit stopped trading for the day.
+    pub global_stop: bool,
+    /// Open positions.
+    pub open_positions: u32,
+    /// The limit on open positions.
+    pub max_positions: u32,
+    /// Total exposure in USD (decimal string).
+    pub exposure_usd: String,
+    /// Today's PnL in USD (decimal string).
+    pub daily_pnl_usd: String,
+    /// The daily loss limit in USD (decimal string).
+    pub daily_loss_limit_usd: String,
+    /// Refusals so far, by reason.
+    pub rejections: BTreeMap<String, u64>,
+    /// The version of the risk policy in force.
+    pub policy_version: u64,
+}
+
+/// Where `GET /risk` gets its numbers.
+pub trait RiskReporter: Send + Sync {
+    /// The current report.
+    fn report(&self) -> RiskReport;
+}
+
+/// Parses a path symbol: 400 if malformed (an unconfigured one is 404 later).
+fn symbol(text: &str) -> Result<Symbol, ApiError> {
+    Symbol::new(text).map_err(|e| ApiError::bad_request(format!("bad symbol {text:?}: {e}")))
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
+/// `GET /engines/status`
+pub(super) async fn engines_status(State(state): State<GatewayState>) -> Json<Vec<EngineStatus>> {
+    Json(state.engines.statuses())
+}
+
+/// `GET /engines/status/{symbol}`
+pub(super) async fn engine_status(
+    State(state): State<GatewayState>,
+    Path(text): Path<String>,
+) -> Result<Json<EngineStatus>, ApiError> {
+    Ok(Json(state.engines.status(symbol(&text)?)?))
+}
+
+/// `POST /engines/{start|stop|restart}/{symbol}`
+pub(super) async fn engine_action(
+    State(state): State<GatewayState>,
+    Extension(principal): Extension<Principal>,
+    Path((action, text)): Path<(String, String)>,
+) -> Result<Json<EngineStatus>, ApiError> {
+    let audit_action = format!("POST /engines/{action}/{text}");
+    let result = async {
+        let symbol = symbol(&text)?;
+        let status = match action.as_str() {
+            "start" => state.engines.start(symbol).await?,
+            "stop" => state.engines.stop(symbol).await?,
+            "restart" => state.engines.restart(symbol).await?,
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_action",
+                    format!("unknown engine action {other:?}: use start, stop or restart"),
+                ));
+            }
+        };
+        state.events.publish(BackendEvent::Engine {
+            symbol: symbol.to_string(),
+            state: status.state.as_str().to_owned(),
+        });
+        Ok(status)
+    }
+    .await;
+    state
+        .audit
+        .record(&principal, &audit_action, json!({}), result.as_ref().map(|s| json!({"state": s.state})))
+        .await;
+    result.map(Json)
+}
+
+/// `GET /risk`
+pub(super) async fn risk(State(state): State<GatewayState>) -> Json<RiskReport> {
+    Json(state.risk.report())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KillParams {
+    on: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /live/kill?on=true|false&reason=...` — a trader may engage it; only an admin may
+/// release it.
+pub(super) async fn kill(
+    State(state): State<GatewayState>,
+    Extension(principal): Extension<Principal>,
+    params: Result<Query<KillParams>, QueryRejection>,
+) -> Result<Json<GateState>, ApiError> {
+    let result = (|| {
+        let params = query(params)?;
+        let reason = params.reason.trim();
+        if reason.is_empty() {
+            return Err(ApiError::bad_request("reason is required (why the switch is flipped)"));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(ApiError::bad_request(format!(
+                "reason is longer than {MAX_REASON_LEN} bytes"
+            )));
+        }
+        if !params.on && !principal.role.allows(levibot_core::auth::Role::Admin) {
+            return Err(ApiError::forbidden("releasing the kill switch needs the admin role"));
+        }
+        let gates = state.gates.set_kill_switch(
+            params.on,
+            reason,
+            &principal.describe(),
+            state.clock.now(),
+        );
+        Ok((params.on, gates))
+    })();
+    let detail = match &result {
+        Ok((on, _)) => json!({ "on": on }),
+        Err(_) => json!({}),
+    };
+    state
+        .audit
+        .record(&principal, "POST /live/kill", detail, result.as_ref().map(|(_, g)| json!({"kill_switch": g.kill_switch, "reason": g.kill_reason})))
+        .await;
+    let (_, gates) = result?;
+    publish_gates(&state, &gates);
+    Ok(Json(gates))
+}
+
+/// `POST /trading/enable` (admin) and `POST /trading/disable` (trader).
+pub(super) async fn set_trading(
+    state: GatewayState,
+    principal: Principal,
+    enabled: bool,
+) -> Result<Json<GateState>, ApiError> {
+    let gates = state
+        .gates
+        .set_trading_enabled(enabled, &principal.describe(), state.clock.now());
+    let action = if enabled { "POST /trading/enable" } else { "POST /trading/disable" };
+    state
+        .audit
+        .record(&principal, action, json!({}), Ok(json!({"trading_enabled": gates.trading_enabled})))
+        .await;
+    publish_gates(&state, &gates);
+    Ok(Json(gates))
+}
+
+fn publish_gates(state: &GatewayState, gates: &GateState) {
+    state.events.publish(BackendEvent::Gates {
+        trading_enabled: gates.trading_enabled,
+        kill_switch: gates.kill_switch,
+    });
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RangeParams {
+    symbol: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+impl RangeParams {
+    fn resolve(self, now: i64) -> Result<(String, TimeRange), ApiError> {
+        let symbol = match self.symbol.as_deref() {
+            None | Some("") => String::new(),
+            Some(text) => symbol(text)?.to_string(),
+        };
+        let to = self.to.unwrap_or(now.saturating_add(1));
+        let from = self.from.unwrap_or(to.saturating_sub(DEFAULT_RANGE_MS));
+        if from >= to {
+            return Err(ApiError::bad_request(format!("from ({from}) must be before to ({to})")));
+        }
+        if to.saturating_sub(from) > MAX_RANGE_MS {
+            return Err(ApiError::bad_request(format!(
+                "the range is longer than {} days; page through it",
+                MAX_RANGE_MS / 86_400_000
+            )));
+        }
+        Ok((symbol, TimeRange { from_ms: from, to_ms: to }))
+    }
+}
+
+/// `GET /orders?symbol=&from=&to=` (epoch ms; default: the last 24 hours).
+pub(super) async fn orders(
+    State(state): State<GatewayState>,
+    params: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (symbol, range) = query(params)?.resolve(state.clock.now().as_i64())?;
+    let mut store = state.store.clone();
+    let orders = store
+        .query_orders(QueryOrdersRequest {
+            symbol,
+            range: Some(range),
+        })
+        .await
+        .map_err(store_error)?
+        .into_inner()
+        .orders;
+    Ok(Json(orders.iter().map(order_json).collect()))
+}
+
+/// `GET /fills?symbol=&from=&to=` (epoch ms; default: the last 24 hours).
+pub(super) async fn fills(
+    State(state): State<GatewayState>,
+    params: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (symbol, range) = query(params)?.resolve(state.clock.now().as_i64())?;
+    let mut store = state.store.clone();
+    let fills = store
+        .query_fills(QueryFillsRequest {
+            symbol,
+            range: Some(range),
+        })
+        .await
+        .map_err(store_error)?
+        .into_inner()
+        .fills;
+    Ok(Json(fills.iter().map(fill_json).collect()))
+}
+
+fn store_error(status: tonic::Status) -> ApiError {
+    match status.code() {
+        tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+            ApiError::bad_request(status.message().to_owned())
+        }
+        code => ApiError::unavailable(format!("trade-store answered {code}: {}", status.message())),
+    }
+}
+
+fn side_name(side: i32) -> &'static str {
+    match v1::Side::try_from(side) {
+        Ok(v1::Side::Buy) => "BUY",
+        Ok(v1::Side::Sell) => "SELL",
+        _ => "UNSPECIFIED",
+    }
+}
+
+fn order_json(order: &v1::Order) -> Value {
+    let request = order.request.clone().unwrap_or_default();
+    let status = v1::OrderStatus::try_from(order.status)
+        .map(|s| s.as_str_name().trim_start_matches("ORDER_STATUS_").to_owned())
+        .unwrap_or_default();
+    json!({
+        "client_order_id": request.client_order_id,
+        "symbol": request.symbol,
+        "side": side_name(request.side),
+        "quantity": request.quantity,
+        "limit_price": request.limit_price,
+        "signal_id": request.signal_id,
+        "created_ms": request.created_ms,
+        "exchange_order_id": order.exchange_order_id,
+        "status": status,
+        "filled_quantity": order.filled_quantity,
+        "average_price": order.average_price,
+        "updated_ms": order.updated_ms,
+        "reject_reason": order.reject_reason,
+    })
+}
+
+fn fill_json(fill: &v1::Fill) -> Value {
+    json!({
+        "fill_id": fill.fill_id,
+        "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": side_name(fill.side),
+        "price": fill.price,
+        "quantity": fill.quantity,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+        "is_maker": fill.is_maker,
+        "exchange_time_ms": fill.exchange_time_ms,
+        "receive_time_ms": fill.receive_time_ms,
+    })
+}

@@ -1,0 +1,3 @@
+//! Engine step benchmark (being written).
+
+fn main() {}
