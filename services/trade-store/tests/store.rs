@@ -473,11 +473,12 @@ async fn signals_equity_and_audit(store: &TradeStore) {
         strategy: "ensemble".into(),
         votes: serde_json::json!([{"component": "lightgbm", "probability_up": 0.7}]),
         created_at: TimestampMs::new(T0 + 60_001),
+        decision: None,
     };
     assert!(store.record_signal(&signal).await.unwrap());
     assert!(!store.record_signal(&signal).await.unwrap());
     let got = store
-        .query_signals(Some(sym("BTCUSDT")), ALL_TIME.0, ALL_TIME.1)
+        .query_signals(Some(sym("BTCUSDT")), ALL_TIME.0, ALL_TIME.1, 100)
         .await
         .unwrap();
     assert_eq!(got, vec![signal.clone()]);
@@ -513,7 +514,10 @@ async fn signals_equity_and_audit(store: &TradeStore) {
     let first = store.append_audit(&entry("ess.trip")).await.unwrap();
     let second = store.append_audit(&entry("ess.reset")).await.unwrap();
     assert!(second > first);
-    let log = store.query_audit(ALL_TIME.0, ALL_TIME.1).await.unwrap();
+    let log = store
+        .query_audit(ALL_TIME.0, ALL_TIME.1, 100)
+        .await
+        .unwrap();
     let actions: Vec<_> = log.iter().map(|r| r.entry.action.as_str()).collect();
     assert_eq!(actions, ["ess.trip", "ess.reset"]);
     assert_eq!(log[0].entry, entry("ess.trip"));
@@ -589,6 +593,7 @@ async fn migrations_apply_once_inside_the_schema_of_the_url() {
         tables,
         [
             "_trade_store_migrations",
+            "api_keys",
             "audit_log",
             "bars",
             "equity_snapshots",
@@ -605,7 +610,7 @@ async fn migrations_apply_once_inside_the_schema_of_the_url() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 5);
+    assert_eq!(applied, 6);
     db.finish().await;
 }
 

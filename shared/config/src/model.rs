@@ -27,6 +27,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The backend's market-data feeder.
     pub market_data: MarketDataConfig,
+    /// The backend's engines, executor and exchange.
+    pub trading: TradingConfig,
     /// Logging and tracing.
     pub telemetry: TelemetryConfig,
     /// Exchange credentials.
@@ -299,6 +301,115 @@ impl Default for MarketDataConfig {
             rest_url: "https://api.binance.com".to_owned(),
             interval: "1m".to_owned(),
             queue_capacity: 1024,
+        }
+    }
+}
+
+/// Where the backend sends orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    /// The in-process paper exchange: fills against the next bar, with fees, slippage and a
+    /// volume cap.
+    #[default]
+    Paper,
+    /// Binance spot over signed REST (`trading.binance_rest_url`; keys in `exchange.*`).
+    Binance,
+}
+
+/// Where engines get their predictions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalSourceKind {
+    /// The ai-engine's `Predict` RPC; when it is unavailable the engine skips the bar.
+    #[default]
+    Ai,
+    /// The rule-based EMA-cross reference strategy.
+    EmaCross,
+}
+
+/// The backend's engines, executor and exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingConfig {
+    /// Run one engine per `risk.symbols` entry (a restarted backend resumes the engines its
+    /// registry lists instead).
+    pub engines_enabled: bool,
+    /// Whether trading is enabled when the backend starts (`POST /trading/enable|disable`
+    /// flips it at run time).
+    pub enabled_at_start: bool,
+    /// Paper or Binance.
+    pub exchange: ExchangeKind,
+    /// Binance REST base: live `https://api.binance.com`, testnet
+    /// `https://testnet.binance.vision`, or a local `levibot exchange-sim`.
+    pub binance_rest_url: String,
+    /// Where predictions come from.
+    pub signal_source: SignalSourceKind,
+    /// Use the EMA-cross strategy when the ai-engine is unavailable (explicit: off by default,
+    /// the engine then skips the bar).
+    pub fallback_to_ema_cross: bool,
+    /// Paper exchange: starting cash in the quote asset (USDT).
+    #[serde(with = "crate::decimal_serde")]
+    pub paper_cash_usd: Decimal,
+    /// Paper exchange: fee in basis points of notional.
+    #[serde(with = "crate::decimal_serde")]
+    pub paper_fee_bps: Decimal,
+    /// Paper exchange: slippage against us in basis points.
+    #[serde(with = "crate::decimal_serde")]
+    pub paper_slippage_bps: Decimal,
+    /// Paper exchange: largest share of a bar's volume one order may fill, in (0, 1].
+    #[serde(with = "crate::decimal_serde")]
+    pub paper_max_volume_share: Decimal,
+    /// Total exposure limit across symbols in USD.
+    #[serde(with = "crate::decimal_serde")]
+    pub max_exposure_usd: Decimal,
+    /// Share of the Kelly fraction used, in (0, 1] (0.5 = half Kelly).
+    pub kelly_multiplier: f64,
+    /// Target per-bar return standard deviation; positions shrink when realized volatility
+    /// is above it.
+    pub volatility_target: f64,
+    /// At most this many signals per symbol per `throttle_window_ms`.
+    pub throttle_max_signals: u32,
+    /// The throttle window in milliseconds.
+    pub throttle_window_ms: i64,
+    /// A bar older than this (from its close to now) is stale: nothing is traded on it.
+    pub stale_after_ms: i64,
+    /// Where the engine registry and the per-symbol JSONL logs are kept.
+    pub state_dir: PathBuf,
+    /// Wait before the first automatic restart of a crashed engine.
+    pub restart_initial_backoff_ms: u64,
+    /// Longest wait between automatic restarts (the wait doubles up to this).
+    pub restart_max_backoff_ms: u64,
+    /// Automatic restarts allowed per engine per hour; then it stays crashed.
+    pub max_restarts_per_hour: u32,
+    /// A running engine silent for longer than this is treated as hung and restarted.
+    pub heartbeat_timeout_ms: u64,
+}
+
+impl Default for TradingConfig {
+    fn default() -> Self {
+        Self {
+            engines_enabled: false,
+            enabled_at_start: true,
+            exchange: ExchangeKind::Paper,
+            binance_rest_url: "https://testnet.binance.vision".to_owned(),
+            signal_source: SignalSourceKind::Ai,
+            fallback_to_ema_cross: false,
+            paper_cash_usd: Decimal::from(10_000),
+            paper_fee_bps: Decimal::from(10),
+            paper_slippage_bps: Decimal::from(2),
+            paper_max_volume_share: Decimal::new(1, 1),
+            max_exposure_usd: Decimal::from(5_000),
+            kelly_multiplier: 0.5,
+            volatility_target: 0.002,
+            throttle_max_signals: 6,
+            throttle_window_ms: 3_600_000,
+            stale_after_ms: 120_000,
+            state_dir: PathBuf::from("var/backend"),
+            restart_initial_backoff_ms: 60_000,
+            restart_max_backoff_ms: 240_000,
+            max_restarts_per_hour: 5,
+            heartbeat_timeout_ms: 30_000,
         }
     }
 }

@@ -32,6 +32,7 @@ impl Config {
         self.check_risk(&mut problems);
         self.check_urls(&mut problems);
         self.check_paths(&mut problems);
+        self.check_trading(&mut problems);
         self.check_exchange(&mut problems);
         self.check_listeners(&mut problems);
         problems
@@ -128,6 +129,93 @@ impl Config {
                     "an http:// or https://",
                 ));
             }
+        }
+    }
+
+    fn check_trading(&self, problems: &mut Vec<Problem>) {
+        let t = &self.trading;
+        if !(t.binance_rest_url.starts_with("http://")
+            || t.binance_rest_url.starts_with("https://"))
+        {
+            problems.push(bad_url(
+                "trading.binance_rest_url",
+                &t.binance_rest_url,
+                "an http:// or https://",
+            ));
+        }
+        positive(problems, "trading.paper_cash_usd", t.paper_cash_usd);
+        positive(problems, "trading.max_exposure_usd", t.max_exposure_usd);
+        for (field, bps) in [
+            ("trading.paper_fee_bps", t.paper_fee_bps),
+            ("trading.paper_slippage_bps", t.paper_slippage_bps),
+        ] {
+            if bps < Decimal::ZERO || bps > Decimal::from(1_000) {
+                problems.push(Problem::new(
+                    field,
+                    format!("must be between 0 and 1000, got {bps}"),
+                ));
+            }
+        }
+        let share = t.paper_max_volume_share;
+        if share <= Decimal::ZERO || share > Decimal::ONE {
+            problems.push(Problem::new(
+                "trading.paper_max_volume_share",
+                format!("must be in (0, 1], got {share}"),
+            ));
+        }
+        if !(t.kelly_multiplier > 0.0 && t.kelly_multiplier <= 1.0) {
+            problems.push(Problem::new(
+                "trading.kelly_multiplier",
+                format!("must be in (0, 1], got {}", t.kelly_multiplier),
+            ));
+        }
+        if !(t.volatility_target > 0.0 && t.volatility_target.is_finite()) {
+            problems.push(Problem::new(
+                "trading.volatility_target",
+                format!("must be greater than 0, got {}", t.volatility_target),
+            ));
+        }
+        if t.throttle_max_signals < 1 {
+            problems.push(Problem::new(
+                "trading.throttle_max_signals",
+                "must be at least 1",
+            ));
+        }
+        for (field, ms) in [
+            ("trading.throttle_window_ms", t.throttle_window_ms),
+            ("trading.stale_after_ms", t.stale_after_ms),
+        ] {
+            if ms < 1 {
+                problems.push(Problem::new(field, format!("must be at least 1, got {ms}")));
+            }
+        }
+        if t.state_dir.as_os_str().is_empty() {
+            problems.push(Problem::new("trading.state_dir", "must not be empty"));
+        }
+        if t.restart_initial_backoff_ms < 1
+            || t.restart_max_backoff_ms < t.restart_initial_backoff_ms
+        {
+            problems.push(Problem::new(
+                "trading.restart_max_backoff_ms",
+                format!(
+                    "must be at least restart_initial_backoff_ms ({}) and that at least 1, got {}",
+                    t.restart_initial_backoff_ms, t.restart_max_backoff_ms
+                ),
+            ));
+        }
+        if t.heartbeat_timeout_ms < 10 {
+            problems.push(Problem::new(
+                "trading.heartbeat_timeout_ms",
+                format!("must be at least 10, got {}", t.heartbeat_timeout_ms),
+            ));
+        }
+        if t.exchange == crate::model::ExchangeKind::Binance
+            && (self.exchange.api_key.is_none() || self.exchange.api_secret.is_none())
+        {
+            problems.push(Problem::new(
+                "trading.exchange",
+                "binance needs exchange.api_key and exchange.api_secret",
+            ));
         }
     }
 
