@@ -11,6 +11,7 @@ pub mod engines;
 pub mod events;
 pub mod gates;
 pub mod gateway;
+pub mod trading;
 /// The market-data feeder: exchange klines to `md.bar`.
 pub mod feeder;
 

@@ -280,9 +280,7 @@ impl TradeStoreApi {
                 Ok(api_key_to_wire(&key))
             }
             Revocation::AlreadyRevoked(key) => Ok(api_key_to_wire(&key)),
-            Revocation::NotFound => Err(ApiError::NotFound(format!(
-                "key_id: no api key {key_id}"
-            ))),
+            Revocation::NotFound => Err(ApiError::NotFound(format!("key_id: no api key {key_id}"))),
         }
     }
 }

@@ -153,7 +153,10 @@ fn probability(field: &str, value: f64) -> Result<f64, ApiError> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(field, format!("must be within [0, 1], got {value}")))
+        Err(invalid(
+            field,
+            format!("must be within [0, 1], got {value}"),
+        ))
     }
 }
 
@@ -243,7 +246,9 @@ fn votes_to_wire(votes: &Value) -> Result<Vec<v1::ComponentVote>, StoreError> {
 }
 
 /// A signal and its decision from a `RecordSignal` request, every field checked.
-pub(crate) fn signal_from_wire(request: &v1::RecordSignalRequest) -> Result<SignalRecord, ApiError> {
+pub(crate) fn signal_from_wire(
+    request: &v1::RecordSignalRequest,
+) -> Result<SignalRecord, ApiError> {
     let signal = request
         .signal
         .as_ref()

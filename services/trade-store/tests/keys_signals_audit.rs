@@ -76,7 +76,10 @@ async fn api_keys_are_stored_by_hash_verified_and_revoked(store: &TradeStore) {
         .create_api_key(&same_id, &admin(), TimestampMs::new(T0 + 1))
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Conflict(m) if m.starts_with("key_id")), "{err}");
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.starts_with("key_id")),
+        "{err}"
+    );
     let same_hash = NewApiKey {
         key_id: KeyId::new(),
         ..key.clone()
@@ -85,7 +88,10 @@ async fn api_keys_are_stored_by_hash_verified_and_revoked(store: &TradeStore) {
         .create_api_key(&same_hash, &admin(), TimestampMs::new(T0 + 1))
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Conflict(m) if m.starts_with("key_sha256")), "{err}");
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.starts_with("key_sha256")),
+        "{err}"
+    );
     // an empty name is refused before anything is written
     let (_, mut nameless) = new_key(" ", Role::Trader);
     nameless.name = "\t ".into();
@@ -93,7 +99,10 @@ async fn api_keys_are_stored_by_hash_verified_and_revoked(store: &TradeStore) {
         .create_api_key(&nameless, &admin(), TimestampMs::new(T0))
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::InvalidInput(m) if m.starts_with("name")), "{err}");
+    assert!(
+        matches!(&err, StoreError::InvalidInput(m) if m.starts_with("name")),
+        "{err}"
+    );
 
     let (_, second) = new_key("trading bot", Role::Trader);
     store
@@ -278,10 +287,7 @@ async fn the_audit_log_answers_oldest_first_within_a_limit(store: &TradeStore) {
             .await
             .unwrap();
     }
-    let first_two = store
-        .query_audit(ALL_TIME.0, ALL_TIME.1, 2)
-        .await
-        .unwrap();
+    let first_two = store.query_audit(ALL_TIME.0, ALL_TIME.1, 2).await.unwrap();
     let actions: Vec<_> = first_two.iter().map(|r| r.entry.action.as_str()).collect();
     assert_eq!(actions, ["POST /engines/start/0", "POST /engines/start/1"]);
     let window = store

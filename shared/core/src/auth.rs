@@ -115,7 +115,9 @@ impl ApiKeySecret {
     /// A fresh key from the operating system's secure random source ([`SystemRandom`]).
     pub fn generate() -> Result<Self, RandomUnavailable> {
         let mut bytes = [0_u8; SECRET_BYTES];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| RandomUnavailable)?;
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| RandomUnavailable)?;
         let mut text = String::with_capacity(API_KEY_PREFIX.len() + 2 * SECRET_BYTES);
         text.push_str(API_KEY_PREFIX);
         text.push_str(&hex(&bytes));

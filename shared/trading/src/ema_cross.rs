@@ -90,7 +90,10 @@ impl EmaCross {
             ));
         }
         if !(config.max_edge.is_finite() && (0.0..0.5).contains(&config.max_edge)) {
-            problems.push(format!("max_edge must be in [0, 0.5), got {}", config.max_edge));
+            problems.push(format!(
+                "max_edge must be in [0, 0.5), got {}",
+                config.max_edge
+            ));
         }
         if !(config.base_edge.is_finite()
             && config.base_edge >= 0.0
@@ -150,7 +153,13 @@ impl EmaCross {
         let probability_up = if golden { 0.5 + edge } else { 0.5 - edge };
         let confidence = 0.5f64.mul_add(x, 0.5);
         // out-of-range numbers (a non-finite close) make `new` fail: no prediction then
-        Prediction::new(probability_up, confidence, self.name.clone(), DataQuality::Ok).ok()
+        Prediction::new(
+            probability_up,
+            confidence,
+            self.name.clone(),
+            DataQuality::Ok,
+        )
+        .ok()
     }
 }
 
@@ -272,7 +281,7 @@ mod tests {
         let err = EmaCross::new(EmaCrossConfig {
             fast: 0,
             slow: 0,
-            base_edge: 0.3,
+            base_edge: -0.1,
             max_edge: 0.6,
             spread_scale: 0.0,
         })

@@ -336,8 +336,7 @@ impl EngineCore {
         let Some(side) = prediction.side() else {
             return StepOutcome::NoSignal;
         };
-        let signal = match Signal::new(self.config.symbol, bar.open_time(), side, prediction, now)
-        {
+        let signal = match Signal::new(self.config.symbol, bar.open_time(), side, prediction, now) {
             Ok(signal) => signal,
             Err(e) => return StepOutcome::InvalidSignal(e),
         };

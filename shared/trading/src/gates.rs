@@ -89,7 +89,11 @@ impl Gates {
 
     /// Builds a snapshot reading the ESS state from `ess`.
     #[must_use]
-    pub fn read(trading_enabled: bool, kill_switch_engaged: bool, ess: &dyn EssStateSource) -> Self {
+    pub fn read(
+        trading_enabled: bool,
+        kill_switch_engaged: bool,
+        ess: &dyn EssStateSource,
+    ) -> Self {
         Self {
             trading_enabled,
             kill_switch_engaged,
@@ -128,8 +132,18 @@ mod tests {
     #[case(true, false, EssState::Armed, None)]
     #[case(false, true, EssState::Tripped, Some(ClosedGate::TradingDisabled))]
     #[case(true, true, EssState::Armed, Some(ClosedGate::KillSwitch))]
-    #[case(true, false, EssState::Tripped, Some(ClosedGate::Ess(EssState::Tripped)))]
-    #[case(true, false, EssState::Resetting, Some(ClosedGate::Ess(EssState::Resetting)))]
+    #[case(
+        true,
+        false,
+        EssState::Tripped,
+        Some(ClosedGate::Ess(EssState::Tripped))
+    )]
+    #[case(
+        true,
+        false,
+        EssState::Resetting,
+        Some(ClosedGate::Ess(EssState::Resetting))
+    )]
     fn first_closed(
         #[case] enabled: bool,
         #[case] kill: bool,

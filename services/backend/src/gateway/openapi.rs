@@ -56,7 +56,7 @@ pub fn document() -> Value {
         if route.path.contains("{symbol}") {
             parameters.push(json!({
                 "name": SYMBOL, "in": "path", "required": true,
-                "schema": {"type": "string", "pattern": "^[A-Z0-9._-]{1,20}$"},
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,20}$"},
                 "description": "an exchange symbol from risk.symbols, e.g. BTCUSDT",
             }));
         }

@@ -3,15 +3,16 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, RawQuery, State};
+use axum::http::{Method, StatusCode, Uri};
 use levibot_core::Symbol;
 use levibot_proto::v1::{self, QueryFillsRequest, QueryOrdersRequest, TimeRange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::GatewayState;
+use super::audit;
 use super::auth::Principal;
 use super::error::ApiError;
 use crate::engines::EngineStatus;
@@ -64,9 +65,7 @@ fn symbol(text: &str) -> Result<Symbol, ApiError> {
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+    query.map(|Query(q)| q).map_err(ApiError::from)
 }
 
 /// `GET /engines/status`
@@ -77,31 +76,54 @@ pub(super) async fn engines_status(State(state): State<GatewayState>) -> Json<Ve
 /// `GET /engines/status/{symbol}`
 pub(super) async fn engine_status(
     State(state): State<GatewayState>,
-    Path(text): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EngineStatus>, ApiError> {
+    let Path(text) = path?;
     Ok(Json(state.engines.status(symbol(&text)?)?))
+}
+
+/// What `POST /engines/{action}/{symbol}` may do.
+#[derive(Debug, Clone, Copy)]
+enum EngineAction {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl EngineAction {
+    fn parse(text: &str) -> Result<Self, ApiError> {
+        match text {
+            "start" => Ok(Self::Start),
+            "stop" => Ok(Self::Stop),
+            "restart" => Ok(Self::Restart),
+            other => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                format!(
+                    "unknown engine action {:?}: use start, stop or restart",
+                    audit::clip(other, 40)
+                ),
+            )),
+        }
+    }
 }
 
 /// `POST /engines/{start|stop|restart}/{symbol}`
 pub(super) async fn engine_action(
     State(state): State<GatewayState>,
     Extension(principal): Extension<Principal>,
-    Path((action, text)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<EngineStatus>, ApiError> {
-    let audit_action = format!("POST /engines/{action}/{text}");
     let result = async {
+        let Path((action, text)) = path?;
+        let action = EngineAction::parse(&action)?;
         let symbol = symbol(&text)?;
-        let status = match action.as_str() {
-            "start" => state.engines.start(symbol).await?,
-            "stop" => state.engines.stop(symbol).await?,
-            "restart" => state.engines.restart(symbol).await?,
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_action",
-                    format!("unknown engine action {other:?}: use start, stop or restart"),
-                ));
-            }
+        let status = match action {
+            EngineAction::Start => state.engines.start(symbol).await?,
+            EngineAction::Stop => state.engines.stop(symbol).await?,
+            EngineAction::Restart => state.engines.restart(symbol).await?,
         };
         state.events.publish(BackendEvent::Engine {
             symbol: symbol.to_string(),
@@ -112,7 +134,12 @@ pub(super) async fn engine_action(
     .await;
     state
         .audit
-        .record(&principal, &audit_action, json!({}), result.as_ref().map(|s| json!({"state": s.state})))
+        .record(
+            &principal,
+            &audit::action(&method, uri.path()),
+            json!({}),
+            result.as_ref().map(|s| json!({"state": s.state})),
+        )
         .await;
     result.map(Json)
 }
@@ -135,6 +162,7 @@ pub(super) struct KillParams {
 pub(super) async fn kill(
     State(state): State<GatewayState>,
     Extension(principal): Extension<Principal>,
+    RawQuery(raw): RawQuery,
     params: Result<Query<KillParams>, QueryRejection>,
 ) -> Result<Json<GateState>, ApiError> {
     let result = (|| {
@@ -148,6 +176,9 @@ pub(super) async fn kill(
                 "reason is longer than {MAX_REASON_LEN} bytes"
             )));
         }
+        if reason.chars().any(char::is_control) {
+            return Err(ApiError::bad_request("reason must not hold control characters"));
+        }
         if !params.on && !principal.role.allows(levibot_core::auth::Role::Admin) {
             return Err(ApiError::forbidden("releasing the kill switch needs the admin role"));
         }
@@ -159,13 +190,21 @@ pub(super) async fn kill(
         );
         Ok((params.on, gates))
     })();
+    // What was asked, even when it was refused (the raw query when it did not parse).
     let detail = match &result {
-        Ok((on, _)) => json!({ "on": on }),
-        Err(_) => json!({}),
+        Ok((on, gates)) => json!({ "on": on, "reason": gates.kill_reason }),
+        Err(_) => json!({ "query": audit::clip(raw.as_deref().unwrap_or_default(), 1000) }),
     };
     state
         .audit
-        .record(&principal, "POST /live/kill", detail, result.as_ref().map(|(_, g)| json!({"kill_switch": g.kill_switch, "reason": g.kill_reason})))
+        .record(
+            &principal,
+            "POST /live/kill",
+            detail,
+            result
+                .as_ref()
+                .map(|(_, g)| json!({"kill_switch": g.kill_switch, "reason": g.kill_reason})),
+        )
         .await;
     let (_, gates) = result?;
     publish_gates(&state, &gates);

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::GatewayState;
+use super::error::ApiError;
 use crate::events::BackendEvent;
 
 /// Events are collected for this long and sent as one JSON array.
@@ -17,10 +19,15 @@ const MAX_BATCH: usize = 500;
 
 /// Upgrades to a WebSocket that receives `[{"type": ...}, ...]` batches; a client too slow
 /// to keep up gets `{"type": "lagged", "missed": n}` in the next batch.
-pub(super) async fn upgrade(State(state): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
+/// A plain GET (no upgrade headers) gets a JSON error, as every other bad request does.
+pub(super) async fn upgrade(
+    State(state): State<GatewayState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = ws?;
     let events = state.events.subscribe();
     let shutdown = state.shutdown.clone();
-    ws.on_upgrade(move |socket| push(socket, events, shutdown))
+    Ok(ws.on_upgrade(move |socket| push(socket, events, shutdown)))
 }
 
 async fn push(

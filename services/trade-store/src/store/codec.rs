@@ -379,12 +379,7 @@ impl SignalRow {
 
 /// The decision columns of a signal as the backends bind them: approved, reason, detail as
 /// JSON text, decided time.
-pub(crate) type DecisionColumns = (
-    Option<bool>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
+pub(crate) type DecisionColumns = (Option<bool>, Option<String>, Option<String>, Option<i64>);
 
 pub(crate) fn decision_columns(decision: Option<&RiskDecision>) -> DecisionColumns {
     match decision {

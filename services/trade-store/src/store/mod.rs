@@ -19,9 +19,7 @@ use levibot_config::redact_url;
 use levibot_core::{Actor, Bar, Fill, Interval, KeyId, Symbol, TimestampMs};
 use sqlx::{PgPool, SqlitePool};
 
-pub use api_key::{
-    ApiKey, KeySha256, MAX_API_KEY_NAME_CHARS, NewApiKey, Revocation, api_key_name,
-};
+pub use api_key::{ApiKey, KeySha256, MAX_API_KEY_NAME_CHARS, NewApiKey, Revocation, api_key_name};
 pub use audit_entry::{AuditEntry, AuditRecord};
 pub use equity_snapshot::EquitySnapshot;
 pub use error::StoreError;

@@ -625,15 +625,14 @@ pub(super) async fn revoke_api_key(
     audit: impl Fn(bool) -> AuditEntry,
 ) -> Result<Option<(ApiKeyRow, bool)>, StoreError> {
     let mut tx = pool.begin().await?;
-    let revoked_now = sqlx::query(
-        "UPDATE api_keys SET revoked_ms = $2 WHERE key_id = $1 AND revoked_ms IS NULL",
-    )
-    .bind(key_id)
-    .bind(at_ms)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let revoked_now =
+        sqlx::query("UPDATE api_keys SET revoked_ms = $2 WHERE key_id = $1 AND revoked_ms IS NULL")
+            .bind(key_id)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
     let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = $1"
     )))

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use levibot_core::{Clock, Interval, LiveClock, Symbol};
+use levibot_core::{Clock, Interval, LiveClock, Price, Symbol, TimestampMs};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast};
@@ -21,7 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sim_data::{SimData, SimEvent, SimKline};
+use super::sim_trading::{SimEndpoint, SimFault, SimTrading, SimTradingConfig};
 use crate::replay::ReplaySpeed;
+use crate::spot::{Balance, PaperBook};
 
 /// How fast the timeline plays.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +57,9 @@ pub struct SimConfig {
     pub shutdown_grace: Duration,
     /// Play the timeline again from the start when it ends.
     pub repeat: bool,
+    /// Serve a spot account (signed order, account and trade endpoints); `None`: market data
+    /// only.
+    pub trading: Option<SimTradingConfig>,
 }
 
 impl Default for SimConfig {
@@ -68,6 +73,7 @@ impl Default for SimConfig {
             stall_after_messages: None,
             shutdown_grace: Duration::from_secs(1),
             repeat: false,
+            trading: None,
         }
     }
 }
@@ -141,10 +147,14 @@ pub struct SimStats {
     pub events_played: u64,
     /// `GET /api/v3/klines` requests served (rate-limited ones included).
     pub klines_requests: u64,
+    /// `POST /api/v3/order` requests received (faulted and rejected ones included).
+    pub order_posts: u64,
+    /// Signed trading requests received, all endpoints.
+    pub trading_requests: u64,
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     connections_accepted: AtomicU64,
     connections_open: AtomicU64,
     messages_sent: AtomicU64,
@@ -156,9 +166,11 @@ struct Counters {
     messages_lagged: AtomicU64,
     events_played: AtomicU64,
     klines_requests: AtomicU64,
+    pub(crate) order_posts: AtomicU64,
+    pub(crate) trading_requests: AtomicU64,
 }
 
-fn inc(counter: &AtomicU64) {
+pub(crate) fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -172,7 +184,8 @@ enum Frame {
     Drop,
 }
 
-struct SimState {
+/// Everything the simulator's handlers share.
+pub(crate) struct SimState {
     config: SimConfig,
     klines: HashMap<(Symbol, Interval), Vec<SimKline>>,
     frames: broadcast::Sender<Frame>,
@@ -181,12 +194,20 @@ struct SimState {
     drop_countdown: AtomicI64,
     rate_limited: Mutex<(u32, u64)>,
     weight: Mutex<(i64, u64)>,
-    counters: Counters,
+    pub(crate) counters: Counters,
     clock: LiveClock,
-    shutdown: CancellationToken,
+    clock_offset_ms: AtomicI64,
+    pub(crate) trading: Option<SimTrading>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl SimState {
+    /// The server clock: the wall clock moved by the control's offset.
+    pub(crate) fn now(&self) -> TimestampMs {
+        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+        TimestampMs::new(self.clock.now().as_i64().saturating_add(offset))
+    }
+
     fn start_playing(&self) {
         if !self.started.swap(true, Ordering::AcqRel) {
             self.start.notify_one();
@@ -252,6 +273,54 @@ impl SimControl {
             .unwrap_or_else(PoisonError::into_inner) = (n, retry_after_secs);
     }
 
+    /// The next `n` order placements (`POST /api/v3/order`) fail with `fault`. Faults queue
+    /// up in the order given. Needs trading enabled ([`SimConfig::trading`]).
+    pub fn fail_next_orders(&self, n: u32, fault: SimFault) {
+        self.fail_next_requests(Some(SimEndpoint::PlaceOrder), n, fault);
+    }
+
+    /// The next `n` trading requests to `endpoint` (any signed trading endpoint with `None`)
+    /// fail with `fault`.
+    pub fn fail_next_requests(&self, endpoint: Option<SimEndpoint>, n: u32, fault: SimFault) {
+        if let Some(trading) = &self.state.trading {
+            trading.add_fault(endpoint, n, fault);
+        }
+    }
+
+    /// Moves the server clock (`/api/v3/time`, timestamp checks) `offset_ms` away from the
+    /// wall clock, to provoke `-1021`.
+    pub fn set_clock_offset_ms(&self, offset_ms: i64) {
+        self.state
+            .clock_offset_ms
+            .store(offset_ms, Ordering::Relaxed);
+    }
+
+    /// Orders of `symbol` execute at `price` from now on (whatever the timeline plays);
+    /// `None` goes back to the timeline's price.
+    pub fn set_price(&self, symbol: Symbol, price: Option<Price>) {
+        if let Some(trading) = &self.state.trading {
+            trading.set_price(symbol, price);
+        }
+    }
+
+    /// The price orders of `symbol` execute at now.
+    #[must_use]
+    pub fn price(&self, symbol: Symbol) -> Option<Price> {
+        self.state.trading.as_ref()?.price(symbol)
+    }
+
+    /// The account's balances (empty without trading).
+    #[must_use]
+    pub fn balances(&self) -> Vec<Balance> {
+        self.with_book(|book| book.balances()).unwrap_or_default()
+    }
+
+    /// Runs `f` on the account's book (deposits, inspection); `None` without trading.
+    pub fn with_book<R>(&self, f: impl FnOnce(&mut PaperBook) -> R) -> Option<R> {
+        let trading = self.state.trading.as_ref()?;
+        Some(f(&mut trading.book()))
+    }
+
     /// The counters now.
     #[must_use]
     pub fn stats(&self) -> SimStats {
@@ -269,6 +338,8 @@ impl SimControl {
             messages_lagged: get(&c.messages_lagged),
             events_played: get(&c.events_played),
             klines_requests: get(&c.klines_requests),
+            order_posts: get(&c.order_posts),
+            trading_requests: get(&c.trading_requests),
         }
     }
 }
@@ -285,13 +356,20 @@ pub struct SimServer {
 
 impl SimServer {
     /// Serves `data` on `listener` (bind it to port 0 in tests) until [`SimServer::shutdown`].
+    /// With [`SimConfig::trading`] it also serves the signed spot endpoints.
     ///
     /// # Errors
     ///
-    /// Fails if the listener's address cannot be read.
+    /// Fails if the listener's address cannot be read or the trading config is invalid.
     pub fn start(listener: TcpListener, data: SimData, config: SimConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (events, klines) = data.into_parts();
+        let trading = config
+            .trading
+            .as_ref()
+            .map(|trading| SimTrading::new(trading, &klines))
+            .transpose()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let (frames, _) = broadcast::channel(65_536);
         let shutdown = CancellationToken::new();
         let state = Arc::new(SimState {
@@ -305,16 +383,21 @@ impl SimServer {
             weight: Mutex::new((0, 0)),
             counters: Counters::default(),
             clock: LiveClock::new(),
+            clock_offset_ms: AtomicI64::new(0),
+            trading,
             shutdown: shutdown.clone(),
         });
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/stream", get(combined_stream))
             .route("/ws/{stream}", get(raw_stream))
             .route("/api/v3/klines", get(rest_klines))
             .route("/api/v3/ping", get(ping))
             .route("/api/v3/time", get(time))
-            .route("/api/v3/exchangeInfo", get(exchange_info))
-            .with_state(Arc::clone(&state));
+            .route("/api/v3/exchangeInfo", get(exchange_info));
+        if state.trading.is_some() {
+            router = super::sim_trading_routes::add_routes(router);
+        }
+        let router = router.with_state(Arc::clone(&state));
         let finished = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
@@ -409,6 +492,9 @@ async fn play(state: Arc<SimState>, events: Vec<Arc<SimEvent>>, finished: Arc<No
             }
             let _ = state.frames.send(Frame::Event(Arc::clone(event)));
             inc(&state.counters.events_played);
+            if let Some(trading) = &state.trading {
+                trading.on_event(event, state.now());
+            }
         }
         if !state.config.repeat || events.is_empty() {
             break;
@@ -588,7 +674,7 @@ async fn serve_connection(
                         break;
                     }
                     Frame::ServerShutdown => {
-                        let now = state.clock.now();
+                        let now = state.now();
                         let text = format!("{{\"e\":\"serverShutdown\",\"E\":{now}}}");
                         if socket.send(Message::Text(text.into())).await.is_err() {
                             break;
@@ -637,8 +723,8 @@ fn json(body: String, weight: u64) -> Response {
 }
 
 /// Adds `cost` to the weight of the current minute; returns the minute's total.
-fn use_weight(state: &SimState, cost: u64) -> u64 {
-    let minute = state.clock.now().as_i64().div_euclid(60_000);
+pub(crate) fn use_weight(state: &SimState, cost: u64) -> u64 {
+    let minute = state.now().as_i64().div_euclid(60_000);
     let mut weight = state.weight.lock().unwrap_or_else(PoisonError::into_inner);
     if weight.0 != minute {
         *weight = (minute, 0);
@@ -725,7 +811,7 @@ async fn ping(State(state): State<Arc<SimState>>) -> Response {
 }
 
 async fn time(State(state): State<Arc<SimState>>) -> Response {
-    let body = format!("{{\"serverTime\":{}}}", state.clock.now());
+    let body = format!("{{\"serverTime\":{}}}", state.now());
     json(body, use_weight(&state, 1))
 }
 
@@ -745,7 +831,7 @@ async fn exchange_info(State(state): State<Arc<SimState>>) -> Response {
     }
     let body = format!(
         "{{\"timezone\":\"UTC\",\"serverTime\":{},\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":6000}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":50}},{{\"rateLimitType\":\"RAW_REQUESTS\",\"interval\":\"MINUTE\",\"intervalNum\":5,\"limit\":300000}}],\"exchangeFilters\":[],\"symbols\":[{list}]}}",
-        state.clock.now()
+        state.now()
     );
     json(body, use_weight(&state, 20))
 }

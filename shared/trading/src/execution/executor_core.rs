@@ -308,7 +308,8 @@ impl ExecutorCore {
         match outcome {
             SendOutcome::Accepted | SendOutcome::Rejected => self.breaker.record_success(),
             SendOutcome::OutcomeUnknown => self.breaker.record_failure(now),
-            SendOutcome::RateLimited { retry_after_ms } | SendOutcome::Banned { retry_after_ms } => {
+            SendOutcome::RateLimited { retry_after_ms }
+            | SendOutcome::Banned { retry_after_ms } => {
                 let ms = i64::try_from(retry_after_ms).unwrap_or(i64::MAX);
                 self.limiter
                     .pause_until(now.checked_add_ms(ms).unwrap_or(TimestampMs::new(i64::MAX)));

@@ -6,7 +6,9 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use levibot_core::{ClientOrderId, Fill, FillId, OrderRequest, Quantity, Side, Symbol, TimestampMs};
+use levibot_core::{
+    ClientOrderId, Fill, FillId, OrderRequest, Quantity, Side, Symbol, TimestampMs,
+};
 
 use crate::execution::client_order_id::{OrderLeg, client_order_id_for, parse_client_order_id};
 
@@ -307,7 +309,10 @@ mod tests {
         assert_eq!(t.average_price(), Some(dec!(106)));
         assert_eq!(t.filled_quantity(), dec!(1.0));
         assert_eq!(t.remaining(), dec!(0));
-        assert_eq!(t.check_deadline(TimestampMs::new(1_000_000)), TrackerAction::None);
+        assert_eq!(
+            t.check_deadline(TimestampMs::new(1_000_000)),
+            TrackerAction::None
+        );
     }
 
     #[test]
@@ -315,7 +320,10 @@ mod tests {
         let mut t = OrderTracker::new(&order(dec!(1)), TimestampMs::new(0), 10_000);
         t.on_ack();
         let f = fill(7, dec!(100), dec!(0.5));
-        assert_eq!(t.apply_fill(&f), FillOutcome::Applied(OrderStatus::PartiallyFilled));
+        assert_eq!(
+            t.apply_fill(&f),
+            FillOutcome::Applied(OrderStatus::PartiallyFilled)
+        );
         assert_eq!(t.apply_fill(&f), FillOutcome::Duplicate);
         assert_eq!(t.filled_quantity(), dec!(0.5));
         assert_eq!(t.average_price(), Some(dec!(100)));
@@ -326,7 +334,10 @@ mod tests {
         let mut t = OrderTracker::new(&order(dec!(1)), TimestampMs::new(1_000), 5_000);
         t.on_ack();
         t.apply_fill(&fill(1, dec!(100), dec!(0.25)));
-        assert_eq!(t.check_deadline(TimestampMs::new(5_999)), TrackerAction::None);
+        assert_eq!(
+            t.check_deadline(TimestampMs::new(5_999)),
+            TrackerAction::None
+        );
         let action = t.check_deadline(TimestampMs::new(6_000));
         let TrackerAction::Cancel {
             client_order_id,
@@ -342,7 +353,10 @@ mod tests {
             Some(client_order_id_for(signal(), OrderLeg::Cancel(1)))
         );
         assert_eq!(remaining, dec!(0.75));
-        assert_eq!(t.check_deadline(TimestampMs::new(7_000)), TrackerAction::None);
+        assert_eq!(
+            t.check_deadline(TimestampMs::new(7_000)),
+            TrackerAction::None
+        );
         t.on_closed(OrderStatus::Canceled);
         assert_eq!(t.status(), OrderStatus::Canceled);
         assert_eq!(t.remaining(), dec!(0));
@@ -375,12 +389,18 @@ mod tests {
         )
         .unwrap();
         let mut manual = OrderTracker::new(&other, TimestampMs::new(0), 1);
-        assert_eq!(manual.apply_fill(&fill(1, dec!(1), dec!(1))), FillOutcome::WrongOrder);
+        assert_eq!(
+            manual.apply_fill(&fill(1, dec!(1), dec!(1))),
+            FillOutcome::WrongOrder
+        );
         manual.on_ack();
         // a foreign id: cancel by the order's id only
         assert!(matches!(
             manual.check_deadline(TimestampMs::new(1)),
-            TrackerAction::Cancel { cancel_client_order_id: None, .. }
+            TrackerAction::Cancel {
+                cancel_client_order_id: None,
+                ..
+            }
         ));
         t.on_closed(OrderStatus::Rejected);
         assert_eq!(t.status(), OrderStatus::Rejected);

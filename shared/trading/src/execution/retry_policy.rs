@@ -116,7 +116,9 @@ impl RetryPolicy {
     /// [`RetryPolicyError`] naming the first bad field.
     pub fn validate(&self) -> Result<(), RetryPolicyError> {
         if self.max_attempts == 0 {
-            return Err(RetryPolicyError("max_attempts must be at least 1".to_owned()));
+            return Err(RetryPolicyError(
+                "max_attempts must be at least 1".to_owned(),
+            ));
         }
         if self.base_backoff_ms == 0 || self.max_backoff_ms < self.base_backoff_ms {
             return Err(RetryPolicyError(format!(

@@ -108,7 +108,8 @@ impl WeightLimiter {
                 Ok(())
             }
             _ => {
-                let next = TimestampMs::new(self.window_start.saturating_add(self.config.window_ms));
+                let next =
+                    TimestampMs::new(self.window_start.saturating_add(self.config.window_ms));
                 Err(ms_between(now, next))
             }
         }
@@ -137,7 +138,11 @@ impl WeightLimiter {
     #[must_use]
     pub fn used(&self, now: TimestampMs) -> u32 {
         let start = now.as_i64() - now.as_i64().rem_euclid(self.config.window_ms);
-        if start > self.window_start { 0 } else { self.used }
+        if start > self.window_start {
+            0
+        } else {
+            self.used
+        }
     }
 
     /// Weight still available in the window containing `now` (0 while paused).

@@ -57,7 +57,10 @@ impl AccountView {
     /// The position in `symbol` (zero when flat).
     #[must_use]
     pub fn position(&self, symbol: Symbol) -> PositionView {
-        self.positions.get(&symbol).copied().unwrap_or(PositionView::FLAT)
+        self.positions
+            .get(&symbol)
+            .copied()
+            .unwrap_or(PositionView::FLAT)
     }
 
     /// Symbols with a nonzero position.
@@ -105,6 +108,10 @@ mod tests {
         );
         assert_eq!(a.open_positions(), 1);
         assert_eq!(a.total_exposure(), dec!(460));
-        assert!(a.position(Symbol::new("SOLUSDT").unwrap()).quantity.is_zero());
+        assert!(
+            a.position(Symbol::new("SOLUSDT").unwrap())
+                .quantity
+                .is_zero()
+        );
     }
 }

@@ -156,7 +156,10 @@ impl RiskLimits {
             ));
         }
         if !(self.vol_target.is_finite() && self.vol_target > 0.0) {
-            problems.push(format!("vol_target must be above 0, got {}", self.vol_target));
+            problems.push(format!(
+                "vol_target must be above 0, got {}",
+                self.vol_target
+            ));
         }
         if self.throttle.max_signals == 0 {
             problems.push("throttle.max_signals must be at least 1".to_owned());
@@ -245,7 +248,10 @@ mod tests {
         let mut l = RiskLimits::new([btc()]);
         l.symbol_caps_usd.insert(btc(), dec!(500));
         let json = serde_json::to_string(&l).unwrap();
-        assert!(json.contains(r#""symbol_caps_usd":{"BTCUSDT":"500"}"#), "{json}");
+        assert!(
+            json.contains(r#""symbol_caps_usd":{"BTCUSDT":"500"}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<RiskLimits>(&json).unwrap(), l);
         let bad = json.replacen('{', r#"{"surprise":1,"#, 1);
         assert!(serde_json::from_str::<RiskLimits>(&bad).is_err());

@@ -11,11 +11,11 @@ use levibot_core::{OrderRequest, OrderType, Price, Quantity, Side, SignalId, Sym
 use crate::bounded_id_set::BoundedIdSet;
 use crate::execution::client_order_id::{OrderLeg, client_order_id_for};
 use crate::gates::{ClosedGate, Gates};
+use crate::label_counts::LabelCounts;
 use crate::risk::account::AccountView;
 use crate::risk::approved::RiskApproved;
 use crate::risk::decision_detail::{CapKind, DecisionDetail, SizingDetail};
 use crate::risk::limits::{RiskLimits, RiskLimitsError};
-use crate::label_counts::LabelCounts;
 use crate::risk::reject_reason::{RejectReason, Rejection};
 use crate::risk::sizing::{factor_to_decimal, kelly_fraction, round_down_to_step, vol_factor};
 use crate::signal::Signal;
@@ -180,12 +180,14 @@ impl RiskManager {
 
         if let Some(closed) = gates.first_closed() {
             let (reason, message) = match closed {
-                ClosedGate::TradingDisabled => {
-                    (RejectReason::TradingDisabled, "trading is disabled".to_owned())
-                }
-                ClosedGate::KillSwitch => {
-                    (RejectReason::KillSwitch, "the kill switch is engaged".to_owned())
-                }
+                ClosedGate::TradingDisabled => (
+                    RejectReason::TradingDisabled,
+                    "trading is disabled".to_owned(),
+                ),
+                ClosedGate::KillSwitch => (
+                    RejectReason::KillSwitch,
+                    "the kill switch is engaged".to_owned(),
+                ),
                 ClosedGate::Ess(state) => (
                     RejectReason::EssNotArmed(state),
                     format!("the emergency stop switch is {state}"),
@@ -271,20 +273,18 @@ impl RiskManager {
             return Err(self.reject(RejectReason::BelowMinNotional, message, detail));
         }
 
-        let order = Quantity::positive(quantity)
+        let order = Quantity::positive(quantity).ok().and_then(|q| {
+            OrderRequest::new(
+                client_order_id_for(signal.id(), OrderLeg::Entry),
+                symbol,
+                signal.side(),
+                OrderType::Market,
+                q,
+                Some(signal.id()),
+                now,
+            )
             .ok()
-            .and_then(|q| {
-                OrderRequest::new(
-                    client_order_id_for(signal.id(), OrderLeg::Entry),
-                    symbol,
-                    signal.side(),
-                    OrderType::Market,
-                    q,
-                    Some(signal.id()),
-                    now,
-                )
-                .ok()
-            });
+        });
         let Some(order) = order else {
             // unreachable: the quantity was checked positive above
             let message = format!("quantity {quantity} is not a valid order size");
@@ -294,7 +294,12 @@ impl RiskManager {
         Ok(RiskApproved::new(order, detail))
     }
 
-    fn reject(&mut self, reason: RejectReason, message: String, detail: DecisionDetail) -> Rejection {
+    fn reject(
+        &mut self,
+        reason: RejectReason,
+        message: String,
+        detail: DecisionDetail,
+    ) -> Rejection {
         self.counts.record(reason.as_str());
         Rejection {
             reason,
@@ -393,7 +398,7 @@ impl RiskManager {
         let fraction_f = kelly.min(1.0) * limits.kelly_multiplier * vf * confidence;
         // the one float → decimal conversion before money is multiplied
         let fraction = factor_to_decimal(fraction_f).unwrap_or(Decimal::ZERO);
-        let raw_size_usd = account.equity.max(Decimal::ZERO) * fraction;
+        let raw_size_usd = (account.equity.max(Decimal::ZERO) * fraction).normalize();
 
         let symbol_cap_room = limits
             .symbol_caps_usd
@@ -418,14 +423,26 @@ impl RiskManager {
         };
 
         let rooms = [
-            (symbol_cap_room, CapKind::SymbolCap, RejectReason::SymbolCapReached),
+            (
+                symbol_cap_room,
+                CapKind::SymbolCap,
+                RejectReason::SymbolCapReached,
+            ),
             (
                 Some(max_position_room),
                 CapKind::MaxPositionUsd,
                 RejectReason::MaxPositionUsd,
             ),
-            (Some(exposure_room), CapKind::ExposureLimit, RejectReason::ExposureLimit),
-            (Some(cash_room), CapKind::Cash, RejectReason::InsufficientCash),
+            (
+                Some(exposure_room),
+                CapKind::ExposureLimit,
+                RejectReason::ExposureLimit,
+            ),
+            (
+                Some(cash_room),
+                CapKind::Cash,
+                RejectReason::InsufficientCash,
+            ),
         ];
         let mut size = raw_size_usd;
         for (room, kind, reason) in rooms {

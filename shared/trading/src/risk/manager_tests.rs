@@ -202,7 +202,8 @@ fn kelly_sizing_by_hand() {
     // the detail is JSON, to store beside the signal
     let json = serde_json::to_value(approved.detail()).unwrap();
     assert_eq!(json["sizing"]["size_usd"], "400");
-    assert_eq!(json["quantity"], "0.01");
+    // quantities keep the lot step's scale, as the exchange expects them
+    assert_eq!(json["quantity"], "0.01000");
 }
 
 #[test]
@@ -265,7 +266,9 @@ fn sell_closes_the_held_quantity_on_the_lot_step() {
     let mut s = Setup::new();
     s.side = Side::Sell;
     s.probability_up = 0.4;
-    s.account.positions.insert(eth(), position(dec!(1), dec!(3000)));
+    s.account
+        .positions
+        .insert(eth(), position(dec!(1), dec!(3000)));
     assert_eq!(
         s.evaluate().unwrap_err().reason,
         RejectReason::NoPositionToSell
@@ -276,7 +279,9 @@ fn sell_closes_the_held_quantity_on_the_lot_step() {
 fn adding_to_a_held_symbol_is_not_an_extra_open_position() {
     let mut s = Setup::new();
     s.limits.max_open_positions = 1;
-    s.account.positions.insert(btc(), position(dec!(0.005), dec!(200)));
+    s.account
+        .positions
+        .insert(btc(), position(dec!(0.005), dec!(200)));
     // room 800 > 400: unchanged size
     assert_eq!(s.evaluate().unwrap().get().quantity().value(), dec!(0.01));
 }
@@ -301,9 +306,13 @@ fn throttle_and_duplicates() {
     // the same bar replayed: duplicate, whatever happened to it first
     assert_eq!(at(&mut s, &mut rm, 2), Err(RejectReason::DuplicateSignal));
     assert_eq!(at(&mut s, &mut rm, 0), Err(RejectReason::DuplicateSignal));
-    // bar 3 at now = T0 + 4 min: the window (T0 + 1 min, T0 + 4 min] holds only bar 1's signal
+    // bar 3 at now = T0 + 4 min: the window (T0 + 1 min, T0 + 4 min] holds bar 1's signal
+    // only (refused signals do not count)
     assert_eq!(at(&mut s, &mut rm, 3), Ok(()));
-    assert_eq!(at(&mut s, &mut rm, 4), Err(RejectReason::Throttled));
+    // bar 4 early, at T0 + 4.5 min: bar 1's (T0 + 2 min) and bar 3's (T0 + 4 min) are inside
+    s.bar_time = T0 + 4 * 60_000;
+    s.now = T0 + 270_000;
+    assert_eq!(s.run(&mut rm).unwrap_err().reason, RejectReason::Throttled);
     // another symbol has its own window
     s.symbol = eth();
     assert_eq!(at(&mut s, &mut rm, 4), Ok(()));
@@ -324,20 +333,30 @@ fn daily_loss_stops_everything_until_the_next_utc_day() {
     s.bar_time += 60_000;
     s.now += 60_000;
     s.account.pnl_today = dec!(-200);
-    assert_eq!(s.run(&mut rm).unwrap_err().reason, RejectReason::DailyLossLimit);
+    assert_eq!(
+        s.run(&mut rm).unwrap_err().reason,
+        RejectReason::DailyLossLimit
+    );
     let stop = *rm.daily_stop().unwrap();
     assert_eq!(stop.pnl_today, dec!(-200));
     assert_eq!(stop.since, TimestampMs::new(s.now));
     assert!(rm.is_stopped(TimestampMs::new(s.now)));
     // the PnL recovers the same day, another symbol asks, a SELL asks: all refused
     s.account.pnl_today = Decimal::ZERO;
-    for (symbol, side, p) in [(btc(), Side::Buy, 0.6), (eth(), Side::Buy, 0.6), (btc(), Side::Sell, 0.4)] {
+    for (symbol, side, p) in [
+        (btc(), Side::Buy, 0.6),
+        (eth(), Side::Buy, 0.6),
+        (btc(), Side::Sell, 0.4),
+    ] {
         s.bar_time += 60_000;
         s.now += 60_000;
         s.symbol = symbol;
         s.side = side;
         s.probability_up = p;
-        assert_eq!(s.run(&mut rm).unwrap_err().reason, RejectReason::DailyLossLimit);
+        assert_eq!(
+            s.run(&mut rm).unwrap_err().reason,
+            RejectReason::DailyLossLimit
+        );
     }
     // the next UTC day lifts it
     s.symbol = btc();
@@ -352,7 +371,10 @@ fn daily_loss_stops_everything_until_the_next_utc_day() {
     s.bar_time += 60_000;
     s.now += 60_000;
     s.account.pnl_today = dec!(-500);
-    assert_eq!(s.run(&mut rm).unwrap_err().reason, RejectReason::DailyLossLimit);
+    assert_eq!(
+        s.run(&mut rm).unwrap_err().reason,
+        RejectReason::DailyLossLimit
+    );
     rm.reset_daily_stop();
     s.account.pnl_today = dec!(-10);
     s.bar_time += 60_000;

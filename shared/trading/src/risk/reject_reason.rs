@@ -154,7 +154,10 @@ mod tests {
         let labels: HashSet<&str> = all.iter().map(|r| r.as_str()).collect();
         assert_eq!(labels.len(), all.len());
         for l in labels {
-            assert!(l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{l}");
+            assert!(
+                l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{l}"
+            );
         }
         assert_eq!(
             serde_json::to_string(&RejectReason::DataQuality(DataQuality::Synthetic)).unwrap(),

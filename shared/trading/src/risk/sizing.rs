@@ -22,10 +22,10 @@ pub fn vol_factor(target: f64, realized: f64) -> f64 {
 }
 
 /// Converts a dimensionless factor in `[0, 1]` to a decimal, once, before it multiplies money:
-/// rounded to 12 places; `None` if it is not finite.
+/// rounded to 12 places, trailing zeros dropped; `None` if it is not finite.
 #[must_use]
 pub fn factor_to_decimal(x: f64) -> Option<Decimal> {
-    Decimal::from_f64(x).map(|d| d.round_dp(12))
+    Decimal::from_f64(x).map(|d| d.round_dp(12).normalize())
 }
 
 /// `quantity` rounded down to a multiple of `step` (`step` > 0); trailing zeros beyond the
