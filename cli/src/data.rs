@@ -297,7 +297,7 @@ fn plural(n: u64, what: &str) -> String {
 }
 
 /// An aligned text table, columns separated by two spaces.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -328,7 +328,7 @@ const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// `ms` as `YYYY-MM-DD HH:MM` (UTC).
-fn format_utc(ms: TimestampMs) -> String {
+pub(crate) fn format_utc(ms: TimestampMs) -> String {
     let ms = ms.as_i64();
     let days = ms.div_euclid(MS_PER_DAY);
     let minutes = ms.rem_euclid(MS_PER_DAY) / MS_PER_MINUTE;

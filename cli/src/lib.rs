@@ -2,6 +2,8 @@
 //! each on its own listeners and still talking real gRPC (it is what `levibot up` and the
 //! integration-test sandbox use); [`sanity`] renders `levibot sanity-check`.
 
+/// `levibot apikey`: create (shown once), list and revoke the gateway's API keys.
+pub mod apikey;
 /// `levibot data`: list, import and find gaps in stored bars.
 pub mod data;
 /// `levibot exchange-sim`: the Binance-protocol simulator as a command.

@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: levibot_cli::data::DataCommand,
     },
+    /// API keys of the REST gateway: create one (its secret printed once), list, revoke.
+    Apikey {
+        #[command(subcommand)]
+        command: levibot_cli::apikey::ApiKeyCommand,
+    },
     /// Publish a kline CSV's bars as `md.bar` into a running fleet (needs `bus.redis_url`).
     Replay(levibot_cli::replay::ReplayArgs),
     /// Serve recorded market data over Binance's WebSocket and REST protocols (a local
@@ -98,6 +103,12 @@ fn main() -> ExitCode {
         Command::SanityCheck { json, timeout_ms } => sanity_check(&config, json, timeout_ms),
         Command::Data { command } => run_main("data", config, |config, telemetry| async move {
             let result = levibot_cli::data::run(&config, command).await;
+            telemetry.shutdown().await;
+            print_line(result?.trim_end());
+            Ok(())
+        }),
+        Command::Apikey { command } => run_main("apikey", config, |config, telemetry| async move {
+            let result = levibot_cli::apikey::run(&config, command).await;
             telemetry.shutdown().await;
             print_line(result?.trim_end());
             Ok(())

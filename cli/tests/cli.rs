@@ -216,6 +216,10 @@ fn spawn_up(state: &std::path::Path) -> (std::process::Child, Vec<(ServiceName, 
     command
         .arg("--set")
         .arg(format!("bus.buffer_dir={}/bus", state.display()));
+    command
+        .args(["--set", "gateway.listen=127.0.0.1:0"])
+        .arg("--set")
+        .arg(format!("trading.state_dir={}/backend", state.display()));
     for service in ServiceName::ALL {
         let key = service.config_key();
         command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);

@@ -39,6 +39,11 @@ pub fn test_config(database_url: &str, key_prefix: &str, buffer_dir: &std::path:
         .set("bus.buffer_dir", &buffer_dir.display().to_string())
         .set("store.database_url", database_url)
         .set("telemetry.log_filter", "warn")
+        .set("gateway.listen", "127.0.0.1:0")
+        .set(
+            "trading.state_dir",
+            &buffer_dir.join("backend").display().to_string(),
+        )
         .load()
         .unwrap_or_else(|err| panic!("test config is invalid: {err}"))
 }

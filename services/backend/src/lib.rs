@@ -9,11 +9,12 @@
 pub mod api;
 pub mod engines;
 pub mod events;
+/// The market-data feeder: exchange klines to `md.bar`.
+pub mod feeder;
 pub mod gates;
 pub mod gateway;
 pub mod trading;
-/// The market-data feeder: exchange klines to `md.bar`.
-pub mod feeder;
+mod wiring;
 
 use std::sync::Arc;
 
@@ -30,10 +31,27 @@ pub use api::BackendApi;
 /// This service's name.
 pub const SERVICE: ServiceName = ServiceName::Backend;
 
-/// Serves the backend service on `listeners` until `shutdown` is cancelled.
+/// Serves the backend service on `listeners` until `shutdown` is cancelled; the REST gateway
+/// binds `gateway.listen`.
 pub async fn serve(
     config: Arc<Config>,
     listeners: ServiceListeners,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let gateway = tokio::net::TcpListener::bind(config.gateway.listen)
+        .await
+        .map_err(|e| ServeError::Startup {
+            service: SERVICE.as_str(),
+            message: format!("cannot bind the gateway on {}: {e}", config.gateway.listen),
+        })?;
+    serve_with(config, listeners, gateway, shutdown).await
+}
+
+/// [`serve`] with the gateway's listener already bound (tests bind port 0 and read it).
+pub async fn serve_with(
+    config: Arc<Config>,
+    listeners: ServiceListeners,
+    gateway: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let host = ServiceHost::new(SERVICE)?;
@@ -44,22 +62,57 @@ pub async fn serve(
     // Owned here: stopped and awaited before serve returns, whatever ends the serving.
     let stop = shutdown.child_token();
     let mut tasks = JoinSet::new();
-    let mut bus = None;
+    let bus = Bus::open(&config.bus, SERVICE.as_str(), host.registry())
+        .await
+        .map_err(|e| startup(format!("cannot open the bus: {e}")))?;
+    let exchange_metrics = ExchangeMetrics::new(host.registry())
+        .map_err(|e| startup(format!("cannot register metrics: {e}")))?;
     if config.market_data.enabled {
         let settings = feeder_settings(&config).map_err(startup)?;
-        let opened = Bus::open(&config.bus, SERVICE.as_str(), host.registry())
-            .await
-            .map_err(|e| startup(format!("cannot open the bus: {e}")))?;
-        let metrics = ExchangeMetrics::new(host.registry())
-            .map_err(|e| startup(format!("cannot register metrics: {e}")))?;
-        let (feeder_bus, feeder_stop) = (opened.clone(), stop.clone());
+        let (feeder_bus, feeder_stop, metrics) =
+            (bus.clone(), stop.clone(), exchange_metrics.clone());
         tasks.spawn(async move {
             if let Err(err) = feeder::run(settings, feeder_bus, metrics, feeder_stop).await {
                 tracing::error!(error = %err, "market-data feeder failed");
             }
         });
-        bus = Some(opened);
     }
+    let trading = wiring::build(
+        &config,
+        host.registry(),
+        bus.clone(),
+        exchange_metrics,
+        &stop,
+    )
+    .map_err(startup)?;
+    tasks.spawn(
+        trading
+            .ess
+            .clone()
+            .poll(trading.policy.clone(), wiring::ess_poll(), stop.clone()),
+    );
+    if config.trading.engines_enabled {
+        tasks.spawn(trading::runner::route_bars(
+            bus.clone(),
+            trading.queues.clone(),
+            format!("{}-{}", SERVICE.as_str(), std::process::id()),
+            stop.clone(),
+        ));
+        let resumed = trading
+            .engines
+            .resume()
+            .await
+            .map_err(|e| startup(format!("cannot resume the engines: {e}")))?;
+        tracing::info!(engines = resumed.len(), "engines started");
+    }
+    let address = gateway.local_addr().ok();
+    tracing::info!(?address, "REST gateway listening");
+    let (gateway_state, gateway_stop) = (trading.gateway.clone(), stop.clone());
+    tasks.spawn(async move {
+        if let Err(err) = gateway::serve(gateway, gateway_state, gateway_stop).await {
+            tracing::error!(error = %err, "REST gateway failed");
+        }
+    });
     let served = host
         .serve(
             BackendServiceServer::new(BackendApi::new(Arc::clone(&config))),
@@ -68,10 +121,11 @@ pub async fn serve(
         )
         .await;
     stop.cancel();
+    trading.queues.close();
+    trading.engines.join().await;
     while tasks.join_next().await.is_some() {}
-    if let Some(bus) = bus {
-        bus.close().await;
-    }
+    drop(trading);
+    bus.close().await;
     served
 }
 

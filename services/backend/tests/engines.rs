@@ -2,8 +2,8 @@
 //! registry that lets a restarted backend resume its engines.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -39,15 +39,13 @@ impl EngineRunner for TestRunner {
         let behaviour = self.behaviour;
         Box::pin(async move {
             match behaviour {
-                Behaviour::Healthy => {
-                    loop {
-                        ctx.stats.heartbeat(LiveClock.now());
-                        tokio::select! {
-                            () = ctx.stop.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(Duration::from_millis(5)) => {}
-                        }
+                Behaviour::Healthy => loop {
+                    ctx.stats.heartbeat(LiveClock.now());
+                    tokio::select! {
+                        () = ctx.stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_millis(5)) => {}
                     }
-                }
+                },
                 Behaviour::Fails => Err("exchange said no".to_owned()),
                 Behaviour::Panics => panic!("engine bug"),
                 Behaviour::Hangs => {
@@ -110,7 +108,11 @@ async fn wait_for_state(manager: &EngineManager, symbol: Symbol, state: EngineSt
         if manager.status(symbol).unwrap().state == state {
             return started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "never reached {state:?}: {:?}", manager.status(symbol));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never reached {state:?}: {:?}",
+            manager.status(symbol)
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -128,7 +130,10 @@ async fn a_failing_engine_is_restarted_with_growing_backoff_until_the_cap() {
     assert_eq!(runner.runs.load(Ordering::SeqCst), 4);
     assert_eq!(status.errors, 4);
     assert_eq!(status.last_error, "exchange said no");
-    assert!(took >= Duration::from_millis(280), "backoff not respected: {took:?}");
+    assert!(
+        took >= Duration::from_millis(280),
+        "backoff not respected: {took:?}"
+    );
     // It stays crashed: no fifth run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(runner.runs.load(Ordering::SeqCst), 4);
@@ -151,7 +156,11 @@ async fn a_panicking_engine_is_caught_and_restarted() {
     wait_for_state(&manager, eth(), EngineState::Crashed).await;
     let status = manager.status(eth()).unwrap();
     assert_eq!(runner.runs.load(Ordering::SeqCst), 4);
-    assert!(status.last_error.contains("engine panicked: engine bug"), "{}", status.last_error);
+    assert!(
+        status.last_error.contains("engine panicked: engine bug"),
+        "{}",
+        status.last_error
+    );
     shutdown.cancel();
     manager.join().await;
 }
@@ -168,7 +177,11 @@ async fn a_hung_engine_is_detected_by_its_heartbeat_and_restarted() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let status = manager.status(btc()).unwrap();
-    assert!(status.last_error.starts_with("no heartbeat for"), "{}", status.last_error);
+    assert!(
+        status.last_error.starts_with("no heartbeat for"),
+        "{}",
+        status.last_error
+    );
     assert_eq!(status.restarts, 1);
     shutdown.cancel();
     manager.join().await;
@@ -184,13 +197,19 @@ async fn stop_start_restart_and_a_restarted_backend_resumes_the_registry() {
     resumed.sort();
     assert_eq!(resumed, vec![btc(), eth()]);
     wait_for_state(&manager, btc(), EngineState::Running).await;
-    assert_eq!(manager.stop(eth()).await.unwrap().state, EngineState::Stopped);
+    assert_eq!(
+        manager.stop(eth()).await.unwrap().state,
+        EngineState::Stopped
+    );
     let restarted = manager.restart(btc()).await.unwrap();
     assert_eq!(restarted.restarts, 0, "a requested restart is not a crash");
     wait_for_state(&manager, btc(), EngineState::Running).await;
     assert_eq!(runner.runs.load(Ordering::SeqCst), 3);
     let unknown = Symbol::new("DOGEUSDT").unwrap();
-    assert_eq!(manager.start(unknown).await.unwrap_err(), EngineError::UnknownSymbol(unknown));
+    assert_eq!(
+        manager.start(unknown).await.unwrap_err(),
+        EngineError::UnknownSymbol(unknown)
+    );
     shutdown.cancel();
     manager.join().await;
 
@@ -203,13 +222,20 @@ async fn stop_start_restart_and_a_restarted_backend_resumes_the_registry() {
     assert_eq!(runner.runs.load(Ordering::SeqCst), 1);
     shutdown.cancel();
     again.join().await;
-    assert_eq!(again.status(btc()).map(|s| s.state), Err(EngineError::ShuttingDown));
+    assert_eq!(
+        again.status(btc()).map(|s| s.state),
+        Err(EngineError::ShuttingDown)
+    );
 }
 
 #[tokio::test]
 async fn a_broken_registry_is_refused_rather_than_guessed() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("engines.json"), "{\"engines\": {\"btc usdt\": \"running\"}}").unwrap();
+    std::fs::write(
+        dir.path().join("engines.json"),
+        "{\"engines\": {\"btc usdt\": \"running\"}}",
+    )
+    .unwrap();
     let shutdown = CancellationToken::new();
     let (manager, runner) = manager(Behaviour::Healthy, dir.path(), &shutdown);
     let err = manager.resume().await.unwrap_err();

@@ -149,7 +149,9 @@ fn a_large_market_order_fills_over_several_bars_within_the_volume_cap() {
     let f1 = book.on_bar(&flat(1, dec!(20000), dec!(10)), NOW);
     assert_eq!(f1[0].quantity().value(), dec!(1));
     assert_eq!(f1[0].price().value(), dec!(20020));
-    let after1 = book.query(btc(), &OrderRef::ExchangeId(placed.order_id)).unwrap();
+    let after1 = book
+        .query(btc(), &OrderRef::ExchangeId(placed.order_id))
+        .unwrap();
     assert_eq!(after1.status, OrderStatus::PartiallyFilled);
     assert_eq!(after1.executed_qty.value(), dec!(1));
     // 20020 + 20.02 fee = 20040.02 taken from the reservation
@@ -179,7 +181,8 @@ fn a_large_market_order_fills_over_several_bars_within_the_volume_cap() {
 #[test]
 fn orders_of_a_symbol_share_the_bar_volume_oldest_first() {
     let mut book = book(&[("BTC", dec!(5))], Some(dec!(0.1)));
-    book.place(&market("s1", Side::Sell, dec!(1.5)), NOW).unwrap();
+    book.place(&market("s1", Side::Sell, dec!(1.5)), NOW)
+        .unwrap();
     book.place(&market("s2", Side::Sell, dec!(1)), NOW).unwrap();
     // 10 % of 20 = 2 BTC: s1 gets 1.5, s2 the remaining 0.5
     let fills = book.on_bar(&flat(1, dec!(100), dec!(20)), NOW);
@@ -216,10 +219,24 @@ fn limit_orders_fill_when_a_bar_trades_through_their_price() {
     assert_eq!(balance(&book, "BTC"), (dec!(0), dec!(1)));
 
     // touching the prices is not trading through them
-    let touch = bar(1, dec!(20000), dec!(21000), dec!(19500), dec!(20000), dec!(100));
+    let touch = bar(
+        1,
+        dec!(20000),
+        dec!(21000),
+        dec!(19500),
+        dec!(20000),
+        dec!(100),
+    );
     assert!(book.on_bar(&touch, NOW).is_empty());
 
-    let through = bar(2, dec!(19600), dec!(19700), dec!(19400), dec!(19650), dec!(100));
+    let through = bar(
+        2,
+        dec!(19600),
+        dec!(19700),
+        dec!(19400),
+        dec!(19650),
+        dec!(100),
+    );
     let fills = book.on_bar(&through, NOW);
     assert_eq!(fills.len(), 1);
     assert_eq!(fills[0].price().value(), dec!(19500));
@@ -229,7 +246,14 @@ fn limit_orders_fill_when_a_bar_trades_through_their_price() {
     assert_eq!(balance(&book, "BTC"), (dec!(1), dec!(1)));
 
     // a bar opening above the sell's price fills it at the open
-    let gap = bar(3, dec!(21200), dec!(21300), dec!(21100), dec!(21250), dec!(100));
+    let gap = bar(
+        3,
+        dec!(21200),
+        dec!(21300),
+        dec!(21100),
+        dec!(21250),
+        dec!(100),
+    );
     let fills = book.on_bar(&gap, NOW);
     assert_eq!(fills[0].price().value(), dec!(21200));
     // 21200 − 21.2 fee
@@ -246,7 +270,14 @@ fn a_limit_buy_filled_below_its_price_releases_the_rest_of_its_reservation() {
         NOW,
     )
     .unwrap();
-    let gap_down = bar(1, dec!(19000), dec!(19100), dec!(18900), dec!(19050), dec!(100));
+    let gap_down = bar(
+        1,
+        dec!(19000),
+        dec!(19100),
+        dec!(18900),
+        dec!(19050),
+        dec!(100),
+    );
     let fills = book.on_bar(&gap_down, NOW);
     assert_eq!(fills[0].price().value(), dec!(19000));
     // 20000 − 19000 − 19 fee
@@ -264,7 +295,14 @@ fn cancel_after_a_partial_fill_keeps_the_fill_and_frees_the_rest() {
         .unwrap();
     // 2 × 19519.5 reserved
     assert_eq!(balance(&book, "USDT"), (dec!(10961), dec!(39039)));
-    let through = bar(1, dec!(19600), dec!(19700), dec!(19400), dec!(19650), dec!(10));
+    let through = bar(
+        1,
+        dec!(19600),
+        dec!(19700),
+        dec!(19400),
+        dec!(19650),
+        dec!(10),
+    );
     let fills = book.on_bar(&through, NOW);
     assert_eq!(fills[0].quantity().value(), dec!(1));
     let open = book.open_orders(Some(btc()));
@@ -308,7 +346,9 @@ fn short_balances_are_binance_insufficient_balance_and_change_nothing() {
         "insufficient balance (-2010): Account has insufficient balance for requested action."
     );
     assert!(err.is_definitive_rejection());
-    let err = book.place(&market("s", Side::Sell, dec!(0.1)), NOW).unwrap_err();
+    let err = book
+        .place(&market("s", Side::Sell, dec!(0.1)), NOW)
+        .unwrap_err();
     assert!(matches!(err, ExchangeError::InsufficientBalance { .. }));
     // a market buy is checked against the last close
     book.on_bar(&flat(0, dec!(20000), dec!(1)), NOW);
@@ -405,7 +445,11 @@ fn ioc_and_fok_get_one_bar() {
         ("far", OrderStatus::Expired, dec!(0)),
     ] {
         let r = book.query(btc(), &client(id)).unwrap();
-        assert_eq!((r.status, r.executed_qty.value()), (status, executed), "{id}");
+        assert_eq!(
+            (r.status, r.executed_qty.value()),
+            (status, executed),
+            "{id}"
+        );
     }
     assert_eq!(balance(&book, "BTC"), (dec!(8), dec!(0)));
 }
@@ -456,7 +500,10 @@ fn unknown_quote_assets_are_an_invalid_symbol() {
         NOW,
     )
     .unwrap();
-    assert_eq!(book.place(&order, NOW), Err(ExchangeError::invalid_symbol()));
+    assert_eq!(
+        book.place(&order, NOW),
+        Err(ExchangeError::invalid_symbol())
+    );
 }
 
 #[tokio::test]

@@ -85,7 +85,12 @@ async fn sim() -> SimServer {
     SimServer::start(listener, data(), config).unwrap()
 }
 
-fn client_with(server: &SimServer, key: &str, secret: &str, timeout: Duration) -> BinanceSpotClient {
+fn client_with(
+    server: &SimServer,
+    key: &str,
+    secret: &str,
+    timeout: Duration,
+) -> BinanceSpotClient {
     let config = BinanceSpotConfig {
         base_url: server.rest_base_url(),
         timeout,
@@ -141,7 +146,10 @@ async fn place_query_cancel_open_orders_and_balances() {
     let client = client(&server);
     assert_eq!(client.used_weight_1m(), None);
 
-    let placed = client.place_order(&market_buy("buy-1", dec!(0.5))).await.unwrap();
+    let placed = client
+        .place_order(&market_buy("buy-1", dec!(0.5)))
+        .await
+        .unwrap();
     assert_eq!(placed.status, OrderStatus::Filled);
     assert_eq!(placed.client_order_id.as_str(), "buy-1");
     assert_eq!(placed.executed_qty.value(), dec!(0.5));
@@ -157,7 +165,10 @@ async fn place_query_cancel_open_orders_and_balances() {
 
     // a query finds the same fills (same ids) through myTrades
     let before = client.used_weight_1m().unwrap();
-    let queried = client.query_order(btc(), &by_client("buy-1")).await.unwrap();
+    let queried = client
+        .query_order(btc(), &by_client("buy-1"))
+        .await
+        .unwrap();
     assert_weight_grew(
         before,
         client.used_weight_1m().unwrap(),
@@ -171,7 +182,10 @@ async fn place_query_cancel_open_orders_and_balances() {
     assert_eq!(queried.fills[0].side(), Side::Buy);
 
     // a limit below the market rests
-    let resting = client.place_order(&limit_buy("rest-1", dec!(19000))).await.unwrap();
+    let resting = client
+        .place_order(&limit_buy("rest-1", dec!(19000)))
+        .await
+        .unwrap();
     assert_eq!(resting.status, OrderStatus::New);
     assert!(resting.fills.is_empty());
     let before = client.used_weight_1m().unwrap();
@@ -246,7 +260,10 @@ async fn the_client_works_behind_the_trait() {
 async fn duplicate_client_order_ids_are_rejected() {
     let server = sim().await;
     let client = client(&server);
-    client.place_order(&limit_buy("dup-1", dec!(19000))).await.unwrap();
+    client
+        .place_order(&limit_buy("dup-1", dec!(19000)))
+        .await
+        .unwrap();
     let err = client
         .place_order(&limit_buy("dup-1", dec!(19000)))
         .await
@@ -261,19 +278,33 @@ async fn duplicate_client_order_ids_are_rejected() {
 async fn insufficient_balance_real_and_injected() {
     let server = sim().await;
     let client = client(&server);
-    let err = client.place_order(&market_buy("big", dec!(10))).await.unwrap_err();
+    let err = client
+        .place_order(&market_buy("big", dec!(10)))
+        .await
+        .unwrap_err();
     assert_eq!(err, ExchangeError::insufficient_balance());
-    server.control().fail_next_orders(1, SimFault::InsufficientBalance);
-    let err = client.place_order(&market_buy("small", dec!(0.01))).await.unwrap_err();
+    server
+        .control()
+        .fail_next_orders(1, SimFault::InsufficientBalance);
+    let err = client
+        .place_order(&market_buy("small", dec!(0.01)))
+        .await
+        .unwrap_err();
     assert_eq!(err, ExchangeError::insufficient_balance());
     assert!(err.is_definitive_rejection() && !err.outcome_unknown());
     // not executed
     assert_eq!(
-        client.query_order(btc(), &by_client("small")).await.unwrap_err(),
+        client
+            .query_order(btc(), &by_client("small"))
+            .await
+            .unwrap_err(),
         ExchangeError::no_such_order()
     );
     // the fault is used up
-    client.place_order(&market_buy("small", dec!(0.01))).await.unwrap();
+    client
+        .place_order(&market_buy("small", dec!(0.01)))
+        .await
+        .unwrap();
     server.shutdown().await;
 }
 
@@ -282,7 +313,10 @@ async fn server_errors_are_outcome_unknown_and_not_executed() {
     let server = sim().await;
     let client = client(&server);
     server.control().fail_next_orders(1, SimFault::ServerError);
-    let err = client.place_order(&market_buy("s500", dec!(0.1))).await.unwrap_err();
+    let err = client
+        .place_order(&market_buy("s500", dec!(0.1)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -297,7 +331,10 @@ async fn server_errors_are_outcome_unknown_and_not_executed() {
     assert!(err.outcome_unknown());
     assert!(!err.is_definitive_rejection());
     assert_eq!(
-        client.query_order(btc(), &by_client("s500")).await.unwrap_err(),
+        client
+            .query_order(btc(), &by_client("s500"))
+            .await
+            .unwrap_err(),
         ExchangeError::no_such_order()
     );
     // faults on another endpoint
@@ -315,14 +352,22 @@ async fn server_errors_are_outcome_unknown_and_not_executed() {
 async fn execution_unknown_means_query_first_and_the_order_is_there() {
     let server = sim().await;
     let client = client(&server);
-    server.control().fail_next_orders(1, SimFault::ExecutionUnknown);
-    let err = client.place_order(&market_buy("t1007", dec!(0.1))).await.unwrap_err();
+    server
+        .control()
+        .fail_next_orders(1, SimFault::ExecutionUnknown);
+    let err = client
+        .place_order(&market_buy("t1007", dec!(0.1)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ExchangeError::ExecutionUnknown { code: -1007, .. }),
         "{err:?}"
     );
     assert!(err.outcome_unknown());
-    let found = client.query_order(btc(), &by_client("t1007")).await.unwrap();
+    let found = client
+        .query_order(btc(), &by_client("t1007"))
+        .await
+        .unwrap();
     assert_eq!(found.status, OrderStatus::Filled);
     assert_eq!(found.fills.len(), 1);
     server.shutdown().await;
@@ -337,7 +382,10 @@ async fn a_stall_past_the_timeout_is_a_timeout_with_unknown_outcome() {
     server
         .control()
         .fail_next_orders(1, SimFault::Stall(Duration::from_millis(1500)));
-    let err = slow.place_order(&market_buy("stall", dec!(0.1))).await.unwrap_err();
+    let err = slow
+        .place_order(&market_buy("stall", dec!(0.1)))
+        .await
+        .unwrap_err();
     assert_eq!(err, ExchangeError::Timeout(Duration::from_millis(300)));
     assert!(err.outcome_unknown());
     // the exchange executes it late: querying (not re-POSTing) finds it
@@ -366,9 +414,22 @@ async fn rate_limits_and_bans_carry_retry_after() {
     let client = client(&server);
     client.sync_time().await.unwrap();
     let control = server.control();
-    control.fail_next_orders(1, SimFault::RateLimited { retry_after_secs: 7 });
-    control.fail_next_orders(1, SimFault::IpBanned { retry_after_secs: 120 });
-    let limited = client.place_order(&market_buy("r1", dec!(0.1))).await.unwrap_err();
+    control.fail_next_orders(
+        1,
+        SimFault::RateLimited {
+            retry_after_secs: 7,
+        },
+    );
+    control.fail_next_orders(
+        1,
+        SimFault::IpBanned {
+            retry_after_secs: 120,
+        },
+    );
+    let limited = client
+        .place_order(&market_buy("r1", dec!(0.1)))
+        .await
+        .unwrap_err();
     assert_eq!(
         limited,
         ExchangeError::RateLimited {
@@ -377,7 +438,10 @@ async fn rate_limits_and_bans_carry_retry_after() {
     );
     assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
     assert!(limited.is_retryable() && !limited.outcome_unknown());
-    let banned = client.place_order(&market_buy("r1", dec!(0.1))).await.unwrap_err();
+    let banned = client
+        .place_order(&market_buy("r1", dec!(0.1)))
+        .await
+        .unwrap_err();
     assert_eq!(
         banned,
         ExchangeError::IpBanned {
@@ -387,7 +451,10 @@ async fn rate_limits_and_bans_carry_retry_after() {
     assert!(client.used_weight_1m().is_some());
     // neither was executed
     assert_eq!(
-        client.query_order(btc(), &by_client("r1")).await.unwrap_err(),
+        client
+            .query_order(btc(), &by_client("r1"))
+            .await
+            .unwrap_err(),
         ExchangeError::no_such_order()
     );
     server.shutdown().await;
@@ -423,7 +490,10 @@ async fn a_lost_response_is_recovered_by_querying_the_client_order_id() {
     assert!(err.outcome_unknown());
     assert_eq!(server.control().stats().order_posts, 1);
 
-    let found = client.query_order(btc(), &by_client("lost-1")).await.unwrap();
+    let found = client
+        .query_order(btc(), &by_client("lost-1"))
+        .await
+        .unwrap();
     assert_eq!(found.status, OrderStatus::Filled);
     assert_eq!(found.executed_qty.value(), dec!(0.25));
     assert_eq!(found.fills.len(), 1);
@@ -474,7 +544,13 @@ async fn bad_signatures_and_keys_are_rejected() {
         ),
         "{err:?}"
     );
-    assert!(server.control().balances().iter().all(|b| b.asset == "USDT"));
+    assert!(
+        server
+            .control()
+            .balances()
+            .iter()
+            .all(|b| b.asset == "USDT")
+    );
     server.shutdown().await;
 }
 
@@ -482,12 +558,18 @@ async fn bad_signatures_and_keys_are_rejected() {
 async fn invalid_timestamps_resync_the_clock_and_the_retry_succeeds() {
     let server = sim().await;
     let client = client(&server);
-    client.place_order(&market_buy("ts-0", dec!(0.01))).await.unwrap();
+    client
+        .place_order(&market_buy("ts-0", dec!(0.01)))
+        .await
+        .unwrap();
     assert!(client.server_time_offset_ms().abs() < 1000);
 
     // the server's clock runs 10 s ahead: our timestamps are outside recvWindow (5 s)
     server.control().set_clock_offset_ms(10_000);
-    let err = client.place_order(&market_buy("ts-1", dec!(0.01))).await.unwrap_err();
+    let err = client
+        .place_order(&market_buy("ts-1", dec!(0.01)))
+        .await
+        .unwrap_err();
     let ExchangeError::InvalidTimestamp {
         message,
         server_time_offset_ms: Some(offset),
@@ -502,16 +584,25 @@ async fn invalid_timestamps_resync_the_clock_and_the_retry_succeeds() {
     assert!((9_000..11_000).contains(offset), "offset {offset}");
     assert!(err.is_retryable() && !err.outcome_unknown());
     assert_eq!(client.server_time_offset_ms(), *offset);
-    client.place_order(&market_buy("ts-1", dec!(0.01))).await.unwrap();
+    client
+        .place_order(&market_buy("ts-1", dec!(0.01)))
+        .await
+        .unwrap();
 
     // now it runs 10 s behind: our timestamps are ahead of it
     server.control().set_clock_offset_ms(-10_000);
-    let err = client.place_order(&market_buy("ts-2", dec!(0.01))).await.unwrap_err();
+    let err = client
+        .place_order(&market_buy("ts-2", dec!(0.01)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ExchangeError::InvalidTimestamp { message, .. } if message.contains("ahead")),
         "{err:?}"
     );
-    client.place_order(&market_buy("ts-2", dec!(0.01))).await.unwrap();
+    client
+        .place_order(&market_buy("ts-2", dec!(0.01)))
+        .await
+        .unwrap();
     server.shutdown().await;
 }
 
@@ -519,7 +610,10 @@ async fn invalid_timestamps_resync_the_clock_and_the_retry_succeeds() {
 async fn resting_limits_fill_when_the_timeline_trades_through_them() {
     let server = sim().await;
     let client = client(&server);
-    let resting = client.place_order(&limit_buy("dip", dec!(19500))).await.unwrap();
+    let resting = client
+        .place_order(&limit_buy("dip", dec!(19500)))
+        .await
+        .unwrap();
     assert_eq!(resting.status, OrderStatus::New);
     server.control().start();
     let report = tokio::time::timeout(Duration::from_secs(10), async {
@@ -541,7 +635,10 @@ async fn resting_limits_fill_when_the_timeline_trades_through_them() {
     // later orders execute at the timeline's latest price (the last close, 19700)
     server.timeline_finished().await;
     assert_eq!(server.control().price(btc()).unwrap().value(), dec!(19700));
-    let later = client.place_order(&market_buy("later", dec!(1))).await.unwrap();
+    let later = client
+        .place_order(&market_buy("later", dec!(1)))
+        .await
+        .unwrap();
     assert_eq!(later.fills[0].price().value(), dec!(19700));
     server.shutdown().await;
 }

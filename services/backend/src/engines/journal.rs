@@ -95,10 +95,16 @@ mod tests {
         // 2022-01-01T23:59:00Z and 2022-01-02T00:00:00Z
         let before = TimestampMs::new(1_641_081_540_000);
         let after = TimestampMs::new(1_641_081_600_000);
-        journal.write(before, "bar", &serde_json::json!({"close": "47000.5"})).unwrap();
-        journal.write(after, "bar", &serde_json::json!({"close": "47001"})).unwrap();
-        let first = std::fs::read_to_string(dir.path().join("engine-BTCUSDT-20220101.jsonl")).unwrap();
-        let second = std::fs::read_to_string(dir.path().join("engine-BTCUSDT-20220102.jsonl")).unwrap();
+        journal
+            .write(before, "bar", &serde_json::json!({"close": "47000.5"}))
+            .unwrap();
+        journal
+            .write(after, "bar", &serde_json::json!({"close": "47001"}))
+            .unwrap();
+        let first =
+            std::fs::read_to_string(dir.path().join("engine-BTCUSDT-20220101.jsonl")).unwrap();
+        let second =
+            std::fs::read_to_string(dir.path().join("engine-BTCUSDT-20220102.jsonl")).unwrap();
         let line: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
         assert_eq!(line["event"], "bar");
         assert_eq!(line["symbol"], "BTCUSDT");

@@ -89,11 +89,17 @@ struct EngineMetrics {
 impl EngineMetrics {
     fn new(registry: &Registry) -> Result<Self, PrometheusError> {
         let crashes = IntCounterVec::new(
-            Opts::new("engine_crashes_total", "Engine crashes (error, panic, hang, unexpected exit)"),
+            Opts::new(
+                "engine_crashes_total",
+                "Engine crashes (error, panic, hang, unexpected exit)",
+            ),
             &["symbol"],
         )?;
         let restarts = IntCounterVec::new(
-            Opts::new("engine_restarts_total", "Automatic engine restarts after a crash"),
+            Opts::new(
+                "engine_restarts_total",
+                "Automatic engine restarts after a crash",
+            ),
             &["symbol"],
         )?;
         registry.register(Box::new(crashes.clone()))?;
@@ -240,9 +246,11 @@ impl EngineManager {
                 stats: Arc::clone(&stats),
                 journal,
             };
-            let handle = self
-                .tasks
-                .spawn(supervisor::supervise(Arc::clone(&self.shared), ctx, stop.clone()));
+            let handle = self.tasks.spawn(supervisor::supervise(
+                Arc::clone(&self.shared),
+                ctx,
+                stop.clone(),
+            ));
             if let Some(slot) = self.lock().get_mut(&symbol) {
                 slot.supervisor = Some((stop, handle));
             }
@@ -279,7 +287,10 @@ impl EngineManager {
 
     /// Every engine's status, by symbol.
     pub fn statuses(&self) -> Vec<EngineStatus> {
-        self.lock().values().map(|slot| slot.stats.snapshot()).collect()
+        self.lock()
+            .values()
+            .map(|slot| slot.stats.snapshot())
+            .collect()
     }
 
     /// One engine's status.
@@ -312,13 +323,19 @@ impl EngineManager {
         }
     }
 
-    async fn stop_locked(&self, symbol: Symbol, persist: bool) -> Result<EngineStatus, EngineError> {
+    async fn stop_locked(
+        &self,
+        symbol: Symbol,
+        persist: bool,
+    ) -> Result<EngineStatus, EngineError> {
         if persist {
             self.persist_with(symbol, Desired::Stopped)?;
         }
         let (stats, supervisor) = {
             let mut slots = self.lock();
-            let slot = slots.get_mut(&symbol).ok_or(EngineError::NotFound(symbol))?;
+            let slot = slots
+                .get_mut(&symbol)
+                .ok_or(EngineError::NotFound(symbol))?;
             if persist {
                 slot.desired = Desired::Stopped;
             }
@@ -328,7 +345,10 @@ impl EngineManager {
             stop.cancel();
             // The engine gets the shutdown grace to finish its step; then it is aborted.
             let abort = handle.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), handle).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), handle)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

@@ -50,7 +50,11 @@ impl RestartHistory {
     /// The wait before restarting after a crash at `now`, or `None` when the cap is reached.
     ///
     /// `now` is time since an arbitrary fixed origin (the manager's start).
-    pub(crate) fn next_backoff(&mut self, policy: &RestartPolicy, now: Duration) -> Option<Duration> {
+    pub(crate) fn next_backoff(
+        &mut self,
+        policy: &RestartPolicy,
+        now: Duration,
+    ) -> Option<Duration> {
         while self
             .restarts
             .front()
@@ -119,20 +123,36 @@ mod tests {
             assert!(history.next_backoff(&policy, now).is_some());
             history.record_restart(now);
         }
-        assert_eq!(history.next_backoff(&policy, Duration::from_secs(600)), None);
+        assert_eq!(
+            history.next_backoff(&policy, Duration::from_secs(600)),
+            None
+        );
         // An hour after the first restart, one slot is free again.
-        assert!(history.next_backoff(&policy, Duration::from_secs(3600)).is_some());
+        assert!(
+            history
+                .next_backoff(&policy, Duration::from_secs(3600))
+                .is_some()
+        );
     }
 
     #[test]
     fn recovery_resets_the_backoff_but_not_the_hourly_budget() {
         let policy = policy();
         let mut history = RestartHistory::default();
-        assert_eq!(history.next_backoff(&policy, Duration::ZERO), Some(Duration::from_secs(60)));
+        assert_eq!(
+            history.next_backoff(&policy, Duration::ZERO),
+            Some(Duration::from_secs(60))
+        );
         history.record_restart(Duration::ZERO);
-        assert_eq!(history.next_backoff(&policy, Duration::ZERO), Some(Duration::from_secs(120)));
+        assert_eq!(
+            history.next_backoff(&policy, Duration::ZERO),
+            Some(Duration::from_secs(120))
+        );
         history.record_restart(Duration::ZERO);
         history.recovered();
-        assert_eq!(history.next_backoff(&policy, Duration::ZERO), Some(Duration::from_secs(60)));
+        assert_eq!(
+            history.next_backoff(&policy, Duration::ZERO),
+            Some(Duration::from_secs(60))
+        );
     }
 }

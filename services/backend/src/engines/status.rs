@@ -124,11 +124,17 @@ impl EngineStats {
 
     /// The life state.
     pub fn state(&self) -> EngineState {
-        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn set_state(&self, state: EngineState) {
-        *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
     }
 
     /// Records a sign of life at `now`.
@@ -143,7 +149,8 @@ impl EngineStats {
 
     /// Records a processed bar.
     pub fn bar_processed(&self, open_time: TimestampMs) {
-        self.last_bar_open_time.store(open_time.as_i64(), Ordering::Relaxed);
+        self.last_bar_open_time
+            .store(open_time.as_i64(), Ordering::Relaxed);
         self.bars_processed.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -168,7 +175,12 @@ impl EngineStats {
     /// Records an error.
     pub fn error(&self, message: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        message.clone_into(&mut self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        message.clone_into(
+            &mut self
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
 
     /// Errors so far.

@@ -45,7 +45,11 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
             RunEnd::Crashed(reason) => reason,
         };
         stats.error(&reason);
-        shared.metrics.crashes.with_label_values(&[symbol.as_str()]).inc();
+        shared
+            .metrics
+            .crashes
+            .with_label_values(&[symbol.as_str()])
+            .inc();
         tracing::error!(%symbol, %reason, "engine crashed");
         journal(&shared, &ctx, "crashed", json!({ "reason": reason }));
         if started.elapsed() >= policy.max_backoff.saturating_mul(2) {
@@ -54,18 +58,32 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
         let Some(wait) = history.next_backoff(policy, shared.started.elapsed()) else {
             stats.set_state(EngineState::Crashed);
             tracing::error!(%symbol, max = policy.max_restarts, "engine crashed too often; not restarting until started again");
-            journal(&shared, &ctx, "gave_up", json!({ "max_restarts": policy.max_restarts }));
+            journal(
+                &shared,
+                &ctx,
+                "gave_up",
+                json!({ "max_restarts": policy.max_restarts }),
+            );
             return;
         };
         stats.set_state(EngineState::BackingOff);
-        journal(&shared, &ctx, "backing_off", json!({ "wait_ms": duration_ms(wait) }));
+        journal(
+            &shared,
+            &ctx,
+            "backing_off",
+            json!({ "wait_ms": duration_ms(wait) }),
+        );
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
         history.record_restart(shared.started.elapsed());
         stats.restarted();
-        shared.metrics.restarts.with_label_values(&[symbol.as_str()]).inc();
+        shared
+            .metrics
+            .restarts
+            .with_label_values(&[symbol.as_str()])
+            .inc();
     }
     stats.set_state(EngineState::Stopped);
     journal(&shared, &ctx, "stopped", json!({}));

@@ -137,14 +137,13 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
             .to_str()
             .map_err(|_| ApiError::unauthenticated("the Authorization header is not ASCII"))?;
         // The scheme is case-insensitive (RFC 9110 section 11.1).
-        match value.split_once(' ') {
-            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
-            _ => {
-                return Err(ApiError::unauthenticated(
-                    "the Authorization header must be `Bearer <key>`",
-                ));
-            }
+        let (scheme, key) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::unauthenticated(
+                "the Authorization header must be `Bearer <key>`",
+            ));
         }
+        key
     } else if let Some(value) = headers.get("x-api-key") {
         value
             .to_str()
@@ -192,8 +191,12 @@ pub(super) async fn require_role(
         ));
         if audit::is_mutating(request.method()) {
             let action = audit::action(request.method(), request.uri().path());
-            let params = json!({ "query": audit::clip(request.uri().query().unwrap_or_default(), 1000) });
-            guard.audit.record(&principal, &action, params, Err(&err)).await;
+            let params =
+                json!({ "query": audit::clip(request.uri().query().unwrap_or_default(), 1000) });
+            guard
+                .audit
+                .record(&principal, &action, params, Err(&err))
+                .await;
         }
         return Err(err);
     }

@@ -58,7 +58,11 @@ impl ApiError {
 
     /// 404: no route matches.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /openapi.json")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route; see /openapi.json",
+        )
     }
 
     /// 405: the route exists, not with this method.

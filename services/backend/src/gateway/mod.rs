@@ -17,8 +17,8 @@ use axum::extract::{Extension, Request, State};
 use axum::http::header;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
-use futures::StreamExt;
 use axum::routing::{get, post};
+use futures::StreamExt;
 use levibot_core::Clock;
 use levibot_core::auth::Role;
 use levibot_proto::v1::trade_store_service_client::TradeStoreServiceClient;
@@ -87,21 +87,28 @@ pub fn router(state: GatewayState) -> Router {
         .route("/live/kill", post(routes::kill))
         .route(
             "/trading/disable",
-            post(|State(s): State<GatewayState>, Extension(p): Extension<Principal>| {
-                routes::set_trading(s, p, false)
-            }),
+            post(
+                |State(s): State<GatewayState>, Extension(p): Extension<Principal>| {
+                    routes::set_trading(s, p, false)
+                },
+            ),
         )
         .route_layer(guard(Role::Trader));
     let admin = Router::new()
         .route(
             "/trading/enable",
-            post(|State(s): State<GatewayState>, Extension(p): Extension<Principal>| {
-                routes::set_trading(s, p, true)
-            }),
+            post(
+                |State(s): State<GatewayState>, Extension(p): Extension<Principal>| {
+                    routes::set_trading(s, p, true)
+                },
+            ),
         )
         .route_layer(guard(Role::Admin));
     Router::new()
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .merge(viewer)
         .merge(trader)
         .merge(admin)
@@ -137,7 +144,9 @@ async fn limit_body(request: Request, next: Next) -> Result<Response, ApiError> 
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await)
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled.

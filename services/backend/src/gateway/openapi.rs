@@ -21,30 +21,113 @@ const SYMBOL: &str = "symbol";
 
 /// Every route the gateway serves.
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc { method: "get", path: "/engines/status", role: Some("viewer"), summary: "Status of every engine", query: &[] },
-    RouteDoc { method: "get", path: "/engines/status/{symbol}", role: Some("viewer"), summary: "Status of one engine", query: &[] },
-    RouteDoc { method: "post", path: "/engines/start/{symbol}", role: Some("trader"), summary: "Start a symbol's engine (persisted: it resumes after a backend restart)", query: &[] },
-    RouteDoc { method: "post", path: "/engines/stop/{symbol}", role: Some("trader"), summary: "Stop a symbol's engine (persisted)", query: &[] },
-    RouteDoc { method: "post", path: "/engines/restart/{symbol}", role: Some("trader"), summary: "Restart a symbol's engine", query: &[] },
-    RouteDoc { method: "get", path: "/risk", role: Some("viewer"), summary: "Risk manager state: switches, ESS, limits, usage, refusals by reason", query: &[] },
-    RouteDoc { method: "post", path: "/live/kill", role: Some("trader"), summary: "Engage (trader) or release (admin) the kill switch", query: &[
-        ("on", "boolean", true, "true engages the switch, false releases it"),
-        ("reason", "string", true, "why (written to the audit log)"),
-    ] },
-    RouteDoc { method: "post", path: "/trading/enable", role: Some("admin"), summary: "Enable trading fleet-wide", query: &[] },
-    RouteDoc { method: "post", path: "/trading/disable", role: Some("trader"), summary: "Disable trading fleet-wide", query: &[] },
-    RouteDoc { method: "get", path: "/orders", role: Some("viewer"), summary: "Orders over a time range (default: the last 24 hours, at most 31 days)", query: &[
-        ("symbol", "string", false, "only this symbol"),
-        ("from", "integer", false, "start, epoch ms (inclusive)"),
-        ("to", "integer", false, "end, epoch ms (exclusive)"),
-    ] },
-    RouteDoc { method: "get", path: "/fills", role: Some("viewer"), summary: "Fills over a time range (default: the last 24 hours, at most 31 days)", query: &[
-        ("symbol", "string", false, "only this symbol"),
-        ("from", "integer", false, "start, epoch ms (inclusive)"),
-        ("to", "integer", false, "end, epoch ms (exclusive)"),
-    ] },
-    RouteDoc { method: "get", path: "/ws", role: Some("viewer"), summary: "WebSocket: batched JSON arrays of live events (engine, signal, order, fill, gates)", query: &[] },
-    RouteDoc { method: "get", path: "/openapi.json", role: None, summary: "This document", query: &[] },
+    RouteDoc {
+        method: "get",
+        path: "/engines/status",
+        role: Some("viewer"),
+        summary: "Status of every engine",
+        query: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/engines/status/{symbol}",
+        role: Some("viewer"),
+        summary: "Status of one engine",
+        query: &[],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/engines/start/{symbol}",
+        role: Some("trader"),
+        summary: "Start a symbol's engine (persisted: it resumes after a backend restart)",
+        query: &[],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/engines/stop/{symbol}",
+        role: Some("trader"),
+        summary: "Stop a symbol's engine (persisted)",
+        query: &[],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/engines/restart/{symbol}",
+        role: Some("trader"),
+        summary: "Restart a symbol's engine",
+        query: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/risk",
+        role: Some("viewer"),
+        summary: "Risk manager state: switches, ESS, limits, usage, refusals by reason",
+        query: &[],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/live/kill",
+        role: Some("trader"),
+        summary: "Engage (trader) or release (admin) the kill switch",
+        query: &[
+            (
+                "on",
+                "boolean",
+                true,
+                "true engages the switch, false releases it",
+            ),
+            ("reason", "string", true, "why (written to the audit log)"),
+        ],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/trading/enable",
+        role: Some("admin"),
+        summary: "Enable trading fleet-wide",
+        query: &[],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/trading/disable",
+        role: Some("trader"),
+        summary: "Disable trading fleet-wide",
+        query: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/orders",
+        role: Some("viewer"),
+        summary: "Orders over a time range (default: the last 24 hours, at most 31 days)",
+        query: &[
+            ("symbol", "string", false, "only this symbol"),
+            ("from", "integer", false, "start, epoch ms (inclusive)"),
+            ("to", "integer", false, "end, epoch ms (exclusive)"),
+        ],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/fills",
+        role: Some("viewer"),
+        summary: "Fills over a time range (default: the last 24 hours, at most 31 days)",
+        query: &[
+            ("symbol", "string", false, "only this symbol"),
+            ("from", "integer", false, "start, epoch ms (inclusive)"),
+            ("to", "integer", false, "end, epoch ms (exclusive)"),
+        ],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/ws",
+        role: Some("viewer"),
+        summary: "WebSocket: batched JSON arrays of live events (engine, signal, order, fill, gates)",
+        query: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/openapi.json",
+        role: None,
+        summary: "This document",
+        query: &[],
+    },
 ];
 
 /// The document.
@@ -80,12 +163,19 @@ pub fn document() -> Value {
             operation["x-required-role"] = json!(role);
             responses["401"] = json!({"$ref": "#/components/responses/Error"});
             responses["403"] = json!({"$ref": "#/components/responses/Error"});
+            // The key cannot be verified: the trade-store is unreachable.
+            responses["503"] = json!({"$ref": "#/components/responses/Error"});
+        }
+        if route.method == "post" {
+            responses["413"] = json!({"$ref": "#/components/responses/Error"});
         }
         if route.path.contains("{symbol}") {
             responses["404"] = json!({"$ref": "#/components/responses/Error"});
         }
         operation["responses"] = responses;
-        let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
         entry[route.method] = operation;
     }
     json!({

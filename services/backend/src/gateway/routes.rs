@@ -91,6 +91,14 @@ enum EngineAction {
 }
 
 impl EngineAction {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+        }
+    }
+
     fn parse(text: &str) -> Result<Self, ApiError> {
         match text {
             "start" => Ok(Self::Start),
@@ -116,10 +124,14 @@ pub(super) async fn engine_action(
     uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<EngineStatus>, ApiError> {
+    // Audited as called (the raw path) until the call is understood, then canonically
+    // (`POST /engines/stop/ETHUSDT` however the symbol was spelled).
+    let mut audit_action = audit::action(&method, uri.path());
     let result = async {
         let Path((action, text)) = path?;
         let action = EngineAction::parse(&action)?;
         let symbol = symbol(&text)?;
+        audit_action = format!("{method} /engines/{}/{symbol}", action.as_str());
         let status = match action {
             EngineAction::Start => state.engines.start(symbol).await?,
             EngineAction::Stop => state.engines.stop(symbol).await?,
@@ -136,7 +148,7 @@ pub(super) async fn engine_action(
         .audit
         .record(
             &principal,
-            &audit::action(&method, uri.path()),
+            &audit_action,
             json!({}),
             result.as_ref().map(|s| json!({"state": s.state})),
         )
@@ -169,7 +181,9 @@ pub(super) async fn kill(
         let params = query(params)?;
         let reason = params.reason.trim();
         if reason.is_empty() {
-            return Err(ApiError::bad_request("reason is required (why the switch is flipped)"));
+            return Err(ApiError::bad_request(
+                "reason is required (why the switch is flipped)",
+            ));
         }
         if reason.len() > MAX_REASON_LEN {
             return Err(ApiError::bad_request(format!(
@@ -177,10 +191,14 @@ pub(super) async fn kill(
             )));
         }
         if reason.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("reason must not hold control characters"));
+            return Err(ApiError::bad_request(
+                "reason must not hold control characters",
+            ));
         }
         if !params.on && !principal.role.allows(levibot_core::auth::Role::Admin) {
-            return Err(ApiError::forbidden("releasing the kill switch needs the admin role"));
+            return Err(ApiError::forbidden(
+                "releasing the kill switch needs the admin role",
+            ));
         }
         let gates = state.gates.set_kill_switch(
             params.on,
@@ -220,10 +238,19 @@ pub(super) async fn set_trading(
     let gates = state
         .gates
         .set_trading_enabled(enabled, &principal.describe(), state.clock.now());
-    let action = if enabled { "POST /trading/enable" } else { "POST /trading/disable" };
+    let action = if enabled {
+        "POST /trading/enable"
+    } else {
+        "POST /trading/disable"
+    };
     state
         .audit
-        .record(&principal, action, json!({}), Ok(json!({"trading_enabled": gates.trading_enabled})))
+        .record(
+            &principal,
+            action,
+            json!({}),
+            Ok(json!({"trading_enabled": gates.trading_enabled})),
+        )
         .await;
     publish_gates(&state, &gates);
     Ok(Json(gates))
@@ -253,7 +280,9 @@ impl RangeParams {
         let to = self.to.unwrap_or(now.saturating_add(1));
         let from = self.from.unwrap_or(to.saturating_sub(DEFAULT_RANGE_MS));
         if from >= to {
-            return Err(ApiError::bad_request(format!("from ({from}) must be before to ({to})")));
+            return Err(ApiError::bad_request(format!(
+                "from ({from}) must be before to ({to})"
+            )));
         }
         if to.saturating_sub(from) > MAX_RANGE_MS {
             return Err(ApiError::bad_request(format!(
@@ -261,7 +290,13 @@ impl RangeParams {
                 MAX_RANGE_MS / 86_400_000
             )));
         }
-        Ok((symbol, TimeRange { from_ms: from, to_ms: to }))
+        Ok((
+            symbol,
+            TimeRange {
+                from_ms: from,
+                to_ms: to,
+            },
+        ))
     }
 }
 
@@ -323,7 +358,11 @@ fn side_name(side: i32) -> &'static str {
 fn order_json(order: &v1::Order) -> Value {
     let request = order.request.clone().unwrap_or_default();
     let status = v1::OrderStatus::try_from(order.status)
-        .map(|s| s.as_str_name().trim_start_matches("ORDER_STATUS_").to_owned())
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("ORDER_STATUS_")
+                .to_owned()
+        })
         .unwrap_or_default();
     json!({
         "client_order_id": request.client_order_id,

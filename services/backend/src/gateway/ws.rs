@@ -69,5 +69,6 @@ async fn push(
 }
 
 fn to_json(event: &BackendEvent) -> serde_json::Value {
-    serde_json::to_value(event).unwrap_or_else(|e| serde_json::json!({"type": "error", "message": e.to_string()}))
+    serde_json::to_value(event)
+        .unwrap_or_else(|e| serde_json::json!({"type": "error", "message": e.to_string()}))
 }

@@ -9,9 +9,6 @@ use levibot_trading::AccountView;
 use levibot_trading::risk::PositionView;
 use rust_decimal::Decimal;
 
-
-
-
 #[derive(Debug, Clone, Default)]
 struct Position {
     quantity: Decimal,
@@ -228,7 +225,12 @@ mod tests {
         let btc = Symbol::new("BTCUSDT").unwrap();
         let mut book = Book::new(dec!(10000));
         let id = ClientOrderId::new("lb1").unwrap();
-        book.reserve(id.clone(), btc, Side::Buy, Quantity::new(dec!(0.1)).unwrap());
+        book.reserve(
+            id.clone(),
+            btc,
+            Side::Buy,
+            Quantity::new(dec!(0.1)).unwrap(),
+        );
         book.mark(btc, dec!(40000), TimestampMs::new(1));
         // reserved: 0.1 BTC at 40000 = 4000 of cash
         assert_eq!(book.view().cash, dec!(6000));
@@ -239,7 +241,10 @@ mod tests {
         assert_eq!(book.equity(), dec!(5994.999) + dec!(4100));
         book.apply_fill(&fill("lb2", Side::Sell, dec!(41000), dec!(0.1), dec!(4.1)));
         assert_eq!(book.realized(), dec!(99.0));
-        assert_eq!(book.equity(), dec!(10000) + dec!(99) - dec!(4.001) - dec!(4.1));
+        assert_eq!(
+            book.equity(),
+            dec!(10000) + dec!(99) - dec!(4.001) - dec!(4.1)
+        );
         assert_eq!(book.open_positions(), 0);
     }
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use levibot_proto::v1::{self, GetEssRequest};
 use levibot_proto::v1::policy_store_service_client::PolicyStoreServiceClient;
+use levibot_proto::v1::{self, GetEssRequest};
 use levibot_telemetry::InjectTraceContext;
 use levibot_trading::{EssState, EssStateSource};
 use tokio_util::sync::CancellationToken;
@@ -73,7 +73,11 @@ impl EssWatch {
         shutdown: CancellationToken,
     ) {
         loop {
-            let answer = tokio::time::timeout(every.max(Duration::from_millis(200)), client.get_ess(GetEssRequest {})).await;
+            let answer = tokio::time::timeout(
+                every.max(Duration::from_millis(200)),
+                client.get_ess(GetEssRequest {}),
+            )
+            .await;
             let code = match answer {
                 Ok(Ok(status)) => match status.into_inner().state() {
                     v1::EssState::Armed => ARMED,

@@ -43,7 +43,11 @@ impl TradingDesk {
     /// Records `approved` in the trade-store, then sends it. Returns when the exchange has
     /// answered definitively (or the retries ran out: then the order waits for
     /// reconciliation and is never sent again).
-    pub async fn execute(&self, approved: RiskApproved<OrderRequest>, bar_received: std::time::Instant) {
+    pub async fn execute(
+        &self,
+        approved: RiskApproved<OrderRequest>,
+        bar_received: std::time::Instant,
+    ) {
         let order = approved.get().clone();
         let id = order.client_order_id().clone();
         // Recorded before sending: a restarted backend finds it and queries instead of sending.
@@ -51,17 +55,25 @@ impl TradingDesk {
             Ok(created) => created,
             Err(err) => {
                 tracing::error!(client_order_id = %id, error = %err, "cannot record the order; not sending it");
-                self.metrics.blocked.with_label_values(&["not_recorded"]).inc();
+                self.metrics
+                    .blocked
+                    .with_label_values(&["not_recorded"])
+                    .inc();
                 return;
             }
         };
-        self.book().reserve(id.clone(), order.symbol(), order.side(), order.quantity());
+        self.book()
+            .reserve(id.clone(), order.symbol(), order.side(), order.quantity());
         self.track(&order);
         if !created {
             // Recorded by an earlier run (a restart mid-order, a duplicate delivery): it may
             // be on the exchange already. Ask; send only if it is not there.
             tracing::warn!(client_order_id = %id, "order already recorded; querying the exchange before anything else");
-            match self.exchange.query_order(order.symbol(), &OrderRef::ClientId(id.clone())).await {
+            match self
+                .exchange
+                .query_order(order.symbol(), &OrderRef::ClientId(id.clone()))
+                .await
+            {
                 Ok(report) => {
                     self.apply_report(&order, &report).await;
                     return;
@@ -78,10 +90,15 @@ impl TradingDesk {
             let result = self.exchange.place_order(&order).await;
             self.observe_weight();
             let outcome = classify(&result);
-            let next = self.core().executor.on_send_outcome(outcome, attempt, self.clock.now());
+            let next = self
+                .core()
+                .executor
+                .on_send_outcome(outcome, attempt, self.clock.now());
             match result {
                 Ok(report) => {
-                    self.metrics.order_latency.observe(bar_received.elapsed().as_secs_f64());
+                    self.metrics
+                        .order_latency
+                        .observe(bar_received.elapsed().as_secs_f64());
                     self.apply_report(&order, &report).await;
                     return;
                 }
@@ -102,7 +119,12 @@ impl TradingDesk {
     }
 
     /// Carries out `next` after a failed send; `Some` means send again.
-    async fn follow(&self, approved: &RiskApproved<OrderRequest>, mut next: NextAction, attempt: &mut u32) -> Option<()> {
+    async fn follow(
+        &self,
+        approved: &RiskApproved<OrderRequest>,
+        mut next: NextAction,
+        attempt: &mut u32,
+    ) -> Option<()> {
         let order = approved.get();
         let id = order.client_order_id().clone();
         loop {
@@ -117,14 +139,21 @@ impl TradingDesk {
                 NextAction::RetryAfter { after_ms } => {
                     tokio::time::sleep(Duration::from_millis(after_ms)).await;
                     let gates = self.gates_now();
-                    return match self.core().executor.check_resend(approved, &gates, self.clock.now()) {
+                    return match self.core().executor.check_resend(
+                        approved,
+                        &gates,
+                        self.clock.now(),
+                    ) {
                         ResendDecision::Go => Some(()),
                         ResendDecision::Wait(ms) => {
                             next = NextAction::RetryAfter { after_ms: ms };
                             continue;
                         }
                         ResendDecision::Blocked(reason) => {
-                            self.metrics.blocked.with_label_values(&[reason.as_str()]).inc();
+                            self.metrics
+                                .blocked
+                                .with_label_values(&[reason.as_str()])
+                                .inc();
                             tracing::warn!(client_order_id = %id, %reason, "resend blocked");
                             None
                         }
@@ -132,14 +161,20 @@ impl TradingDesk {
                 }
                 NextAction::QueryByClientOrderIdThenDecide { after_ms } => {
                     tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                    let found = self.exchange.query_order(order.symbol(), &OrderRef::ClientId(id.clone())).await;
+                    let found = self
+                        .exchange
+                        .query_order(order.symbol(), &OrderRef::ClientId(id.clone()))
+                        .await;
                     self.observe_weight();
                     let outcome = match &found {
                         Ok(_) => QueryOutcome::Found,
                         Err(ExchangeError::NoSuchOrder { .. }) => QueryOutcome::NotFound,
                         Err(_) => QueryOutcome::Failed,
                     };
-                    next = self.core().executor.on_query_outcome(outcome, *attempt, self.clock.now());
+                    next =
+                        self.core()
+                            .executor
+                            .on_query_outcome(outcome, *attempt, self.clock.now());
                     if let Ok(report) = found {
                         self.apply_report(order, &report).await;
                         return None;
@@ -160,13 +195,19 @@ impl TradingDesk {
             status,
             exchange_order_id: report.order_id.to_string(),
             filled_quantity: report.executed_qty.value().to_string(),
-            average_price: report.average_price().map(|p| p.to_string()).unwrap_or_default(),
+            average_price: report
+                .average_price()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             updated: self.clock.now(),
             reject_reason: "",
         };
         let closed = matches!(
             status,
-            v1::OrderStatus::Filled | v1::OrderStatus::Canceled | v1::OrderStatus::Rejected | v1::OrderStatus::Expired
+            v1::OrderStatus::Filled
+                | v1::OrderStatus::Canceled
+                | v1::OrderStatus::Rejected
+                | v1::OrderStatus::Expired
         );
         if closed {
             self.untrack(order.client_order_id());
@@ -198,7 +239,11 @@ impl TradingDesk {
         }
     }
 
-    async fn record(&self, order: &OrderRequest, state: &OrderState<'_>) -> Result<bool, tonic::Status> {
+    async fn record(
+        &self,
+        order: &OrderRequest,
+        state: &OrderState<'_>,
+    ) -> Result<bool, tonic::Status> {
         let mut store = self.store.clone();
         store
             .record_order(RecordOrderRequest {
@@ -209,7 +254,11 @@ impl TradingDesk {
     }
 
     async fn publish_order(&self, order: &OrderRequest, state: &OrderState<'_>) {
-        let name = state.status.as_str_name().trim_start_matches("ORDER_STATUS_").to_owned();
+        let name = state
+            .status
+            .as_str_name()
+            .trim_start_matches("ORDER_STATUS_")
+            .to_owned();
         self.metrics.orders.with_label_values(&[&name]).inc();
         let wire = order_to_wire(order, state);
         let envelope = Envelope::new(&wire, "backend", self.clock.now());
@@ -263,7 +312,11 @@ impl TradingDesk {
     }
 
     fn track(&self, order: &OrderRequest) {
-        let tracker = OrderTracker::new(order, self.clock.now(), self.settings.partial_fill_deadline_ms);
+        let tracker = OrderTracker::new(
+            order,
+            self.clock.now(),
+            self.settings.partial_fill_deadline_ms,
+        );
         self.trackers()
             .entry(order.client_order_id().clone())
             .or_insert_with(|| (order.clone(), tracker));
@@ -284,7 +337,10 @@ impl TradingDesk {
                 .iter_mut()
                 .filter(|(_, (request, _))| request.symbol() == symbol)
                 .map(|(id, (request, tracker))| {
-                    let cancel = matches!(tracker.check_deadline(now), levibot_trading::execution::TrackerAction::Cancel { .. });
+                    let cancel = matches!(
+                        tracker.check_deadline(now),
+                        levibot_trading::execution::TrackerAction::Cancel { .. }
+                    );
                     (id.clone(), request.clone(), cancel)
                 })
                 .collect()
@@ -292,20 +348,30 @@ impl TradingDesk {
         for (id, request, cancel) in open {
             let result = if cancel {
                 tracing::info!(client_order_id = %id, "order past its deadline; cancelling the rest");
-                self.exchange.cancel_order(symbol, &OrderRef::ClientId(id.clone())).await
+                self.exchange
+                    .cancel_order(symbol, &OrderRef::ClientId(id.clone()))
+                    .await
             } else {
-                self.exchange.query_order(symbol, &OrderRef::ClientId(id.clone())).await
+                self.exchange
+                    .query_order(symbol, &OrderRef::ClientId(id.clone()))
+                    .await
             };
             self.observe_weight();
             match result {
                 Ok(report) => self.apply_report(&request, &report).await,
                 Err(ExchangeError::CancelRejected { .. }) => {
                     // already closed: read its final state
-                    if let Ok(report) = self.exchange.query_order(symbol, &OrderRef::ClientId(id.clone())).await {
+                    if let Ok(report) = self
+                        .exchange
+                        .query_order(symbol, &OrderRef::ClientId(id.clone()))
+                        .await
+                    {
                         self.apply_report(&request, &report).await;
                     }
                 }
-                Err(err) => tracing::warn!(client_order_id = %id, error = %err, "cannot refresh an open order"),
+                Err(err) => {
+                    tracing::warn!(client_order_id = %id, error = %err, "cannot refresh an open order")
+                }
             }
         }
     }

@@ -34,18 +34,47 @@ impl TradingMetrics {
     ///
     /// When a name is taken.
     pub fn new(registry: &Registry) -> Result<Self, PrometheusError> {
-        let steps = IntCounterVec::new(Opts::new("engine_bars_total", "Bars processed by engines, by outcome"), &["outcome"])?;
+        let steps = IntCounterVec::new(
+            Opts::new("engine_bars_total", "Bars processed by engines, by outcome"),
+            &["outcome"],
+        )?;
         let signals = IntCounter::new("engine_signals_total", "Signals produced")?;
-        let rejections = IntCounterVec::new(Opts::new("risk_rejections_total", "Risk manager refusals by reason"), &["reason"])?;
-        let blocked = IntCounterVec::new(Opts::new("executor_blocked_total", "Approved orders the executor did not send, by reason"), &["reason"])?;
-        let orders = IntCounterVec::new(Opts::new("executor_orders_total", "Orders by status reached"), &["status"])?;
+        let rejections = IntCounterVec::new(
+            Opts::new("risk_rejections_total", "Risk manager refusals by reason"),
+            &["reason"],
+        )?;
+        let blocked = IntCounterVec::new(
+            Opts::new(
+                "executor_blocked_total",
+                "Approved orders the executor did not send, by reason",
+            ),
+            &["reason"],
+        )?;
+        let orders = IntCounterVec::new(
+            Opts::new("executor_orders_total", "Orders by status reached"),
+            &["status"],
+        )?;
         let fills = IntCounter::new("executor_fills_total", "Fills applied")?;
         let order_latency = Histogram::with_opts(
-            HistogramOpts::new("executor_order_latency_seconds", "Bar received to order acknowledged")
-                .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "executor_order_latency_seconds",
+                "Bar received to order acknowledged",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
         )?;
-        let breaker_state = IntGauge::new("executor_circuit_breaker_state", "0 closed, 1 half-open, 2 open")?;
-        let predictions_missing = IntCounterVec::new(Opts::new("engine_predictions_missing_total", "Bars skipped for want of a prediction, by reason"), &["reason"])?;
+        let breaker_state = IntGauge::new(
+            "executor_circuit_breaker_state",
+            "0 closed, 1 half-open, 2 open",
+        )?;
+        let predictions_missing = IntCounterVec::new(
+            Opts::new(
+                "engine_predictions_missing_total",
+                "Bars skipped for want of a prediction, by reason",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(steps.clone()))?;
         registry.register(Box::new(signals.clone()))?;
         registry.register(Box::new(rejections.clone()))?;
@@ -55,6 +84,16 @@ impl TradingMetrics {
         registry.register(Box::new(order_latency.clone()))?;
         registry.register(Box::new(breaker_state.clone()))?;
         registry.register(Box::new(predictions_missing.clone()))?;
-        Ok(Self { steps, signals, rejections, blocked, orders, fills, order_latency, breaker_state, predictions_missing })
+        Ok(Self {
+            steps,
+            signals,
+            rejections,
+            blocked,
+            orders,
+            fills,
+            order_latency,
+            breaker_state,
+            predictions_missing,
+        })
     }
 }

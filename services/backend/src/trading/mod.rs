@@ -29,8 +29,8 @@ pub use ess::EssWatch;
 pub use metrics::TradingMetrics;
 
 use crate::events::EventHub;
-use crate::gateway::{RiskReport, RiskReporter};
 use crate::gates::TradingGates;
+use crate::gateway::{RiskReport, RiskReporter};
 
 /// Where predictions come from.
 #[derive(Debug, Clone)]
@@ -152,20 +152,29 @@ impl TradingDesk {
     /// The switches now (trading enabled, kill switch, ESS).
     pub(crate) fn gates_now(&self) -> Gates {
         let state = self.gates.get();
-        Gates::read(state.trading_enabled, state.kill_switch, &self.ess as &dyn EssStateSource)
+        Gates::read(
+            state.trading_enabled,
+            state.kill_switch,
+            &self.ess as &dyn EssStateSource,
+        )
     }
 
     fn observe_weight(&self) {
         if let Some(used) = self.exchange.used_weight_1m() {
             let used = u32::try_from(used).unwrap_or(u32::MAX);
-            self.core().executor.observe_used_weight(used, self.clock.now());
+            self.core()
+                .executor
+                .observe_used_weight(used, self.clock.now());
         }
     }
 
     /// Open orders of `symbol` this run tracks.
     #[must_use]
     pub fn open_orders(&self, symbol: Symbol) -> usize {
-        self.trackers().values().filter(|(r, _)| r.symbol() == symbol).count()
+        self.trackers()
+            .values()
+            .filter(|(r, _)| r.symbol() == symbol)
+            .count()
     }
 }
 
@@ -180,7 +189,11 @@ impl RiskReporter for TradingDesk {
                 .iter()
                 .map(|(label, count)| (label.to_owned(), count))
                 .collect();
-            (rejections, core.risk.is_stopped(now), core.executor.breaker_state(now))
+            (
+                rejections,
+                core.risk.is_stopped(now),
+                core.executor.breaker_state(now),
+            )
         };
         self.metrics.breaker_state.set(match breaker {
             BreakerState::Closed => 0,

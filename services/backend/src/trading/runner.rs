@@ -94,7 +94,10 @@ async fn on_bar(
         PredictionSource::Ai { client, fallback } => match predict(client, bar).await {
             Ok(prediction) => Some(Some(prediction)),
             Err(missing) => {
-                desk.metrics.predictions_missing.with_label_values(&[missing.label()]).inc();
+                desk.metrics
+                    .predictions_missing
+                    .with_label_values(&[missing.label()])
+                    .inc();
                 if *fallback {
                     None
                 } else {
@@ -113,16 +116,29 @@ async fn on_bar(
             None => engine.step_with(bar, ema, &account, &gates, &mut core, now),
         }
     };
-    desk.metrics.steps.with_label_values(&[outcome.label()]).inc();
+    desk.metrics
+        .steps
+        .with_label_values(&[outcome.label()])
+        .inc();
     ctx.stats.set_stale(engine.is_stale());
     match outcome {
         StepOutcome::Ignored(ignored) => {
-            journal(ctx, desk, "bar_ignored", json!({ "open_time": bar.open_time().as_i64(), "reason": ignored.as_str() }));
+            journal(
+                ctx,
+                desk,
+                "bar_ignored",
+                json!({ "open_time": bar.open_time().as_i64(), "reason": ignored.as_str() }),
+            );
         }
         StepOutcome::Stale { lag_ms } => {
             ctx.stats.bar_processed(bar.open_time());
             tracing::warn!(symbol = %bar.symbol(), lag_ms, "stale bar: not trading on it");
-            journal(ctx, desk, "stale_data", json!({ "open_time": bar.open_time().as_i64(), "lag_ms": lag_ms }));
+            journal(
+                ctx,
+                desk,
+                "stale_data",
+                json!({ "open_time": bar.open_time().as_i64(), "lag_ms": lag_ms }),
+            );
         }
         StepOutcome::NoSignal => ctx.stats.bar_processed(bar.open_time()),
         StepOutcome::InvalidSignal(err) => {
@@ -133,7 +149,10 @@ async fn on_bar(
             ctx.stats.bar_processed(bar.open_time());
             ctx.stats.signal();
             desk.metrics.signals.inc();
-            desk.metrics.rejections.with_label_values(&[rejection.reason.as_str()]).inc();
+            desk.metrics
+                .rejections
+                .with_label_values(&[rejection.reason.as_str()])
+                .inc();
             let detail = serde_json::to_string(&rejection).unwrap_or_default();
             record_signal(desk, ctx, &signal, false, rejection.reason.as_str(), detail).await;
         }
@@ -154,37 +173,71 @@ async fn on_bar(
 }
 
 /// Sends, waits and re-asks, or records the block.
-async fn decide(desk: &TradingDesk, ctx: &EngineContext, mut decision: ExecutorDecision, arrived: Instant) {
+async fn decide(
+    desk: &TradingDesk,
+    ctx: &EngineContext,
+    mut decision: ExecutorDecision,
+    arrived: Instant,
+) {
     let mut waits = 0;
     loop {
         match decision {
             ExecutorDecision::Send(approved) => {
                 ctx.stats.order();
-                journal(ctx, desk, "order", json!({ "client_order_id": approved.get().client_order_id().as_str(), "side": approved.get().side().to_string(), "quantity": approved.get().quantity().value().to_string() }));
+                journal(
+                    ctx,
+                    desk,
+                    "order",
+                    json!({ "client_order_id": approved.get().client_order_id().as_str(), "side": approved.get().side().to_string(), "quantity": approved.get().quantity().value().to_string() }),
+                );
                 desk.execute(approved, arrived).await;
                 return;
             }
             ExecutorDecision::Blocked { reason, order } => {
-                desk.metrics.blocked.with_label_values(&[reason.as_str()]).inc();
+                desk.metrics
+                    .blocked
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
                 tracing::info!(client_order_id = %order.client_order_id(), %reason, "order blocked by the executor");
-                journal(ctx, desk, "order_blocked", json!({ "client_order_id": order.client_order_id().as_str(), "reason": reason.as_str() }));
+                journal(
+                    ctx,
+                    desk,
+                    "order_blocked",
+                    json!({ "client_order_id": order.client_order_id().as_str(), "reason": reason.as_str() }),
+                );
                 return;
             }
-            ExecutorDecision::Wait { retry_in_ms, approved } => {
+            ExecutorDecision::Wait {
+                retry_in_ms,
+                approved,
+            } => {
                 waits += 1;
                 if waits > MAX_WAITS {
-                    desk.metrics.blocked.with_label_values(&["rate_limited"]).inc();
+                    desk.metrics
+                        .blocked
+                        .with_label_values(&["rate_limited"])
+                        .inc();
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(retry_in_ms)).await;
                 let gates = desk.gates_now();
-                decision = desk.core().executor.decide(approved, &gates, desk.clock.now());
+                decision = desk
+                    .core()
+                    .executor
+                    .decide(approved, &gates, desk.clock.now());
             }
         }
     }
 }
 
-async fn record_signal(desk: &TradingDesk, ctx: &EngineContext, signal: &Signal, approved: bool, reason: &str, detail_json: String) {
+async fn record_signal(
+    desk: &TradingDesk,
+    ctx: &EngineContext,
+    signal: &Signal,
+    approved: bool,
+    reason: &str,
+    detail_json: String,
+) {
     let wire = signal_to_wire(signal);
     desk.events.publish(BackendEvent::Signal {
         symbol: signal.symbol().to_string(),
@@ -193,7 +246,12 @@ async fn record_signal(desk: &TradingDesk, ctx: &EngineContext, signal: &Signal,
         approved,
         reason: reason.to_owned(),
     });
-    journal(ctx, desk, "signal", json!({ "signal_id": signal.id().to_string(), "side": signal.side().to_string(), "approved": approved, "reason": reason }));
+    journal(
+        ctx,
+        desk,
+        "signal",
+        json!({ "signal_id": signal.id().to_string(), "side": signal.side().to_string(), "approved": approved, "reason": reason }),
+    );
     let envelope = levibot_bus::Envelope::new(&wire, "backend", desk.clock.now());
     if let Err(err) = desk.bus.publish(Topic::Signal, &envelope).await {
         tracing::warn!(error = %err, "cannot publish a signal");
@@ -201,15 +259,23 @@ async fn record_signal(desk: &TradingDesk, ctx: &EngineContext, signal: &Signal,
     let decision = RiskDecision {
         approved,
         reason: reason.to_owned(),
-        detail_json: if detail_json.is_empty() { "{}".to_owned() } else { detail_json },
+        detail_json: if detail_json.is_empty() {
+            "{}".to_owned()
+        } else {
+            detail_json
+        },
         decided_ms: desk.clock.now().as_i64(),
     };
     let mut store = desk.store.clone();
     if let Err(status) = store
-        .record_signal(RecordSignalRequest { signal: Some(wire), decision: Some(decision) })
+        .record_signal(RecordSignalRequest {
+            signal: Some(wire),
+            decision: Some(decision),
+        })
         .await
     {
-        ctx.stats.error(&format!("cannot record signal: {}", status.message()));
+        ctx.stats
+            .error(&format!("cannot record signal: {}", status.message()));
         tracing::error!(code = %status.code(), message = status.message(), "cannot record a signal");
     }
 }
@@ -222,10 +288,23 @@ fn journal(ctx: &EngineContext, desk: &TradingDesk, event: &str, detail: serde_j
 
 /// Reads `md.bar` in group [`GROUP`] and pushes each bar into its symbol's queue (a slow
 /// engine drops its own oldest bars, counted) until `shutdown`.
-pub async fn route_bars(bus: Bus, queues: SymbolQueues<Arrival>, consumer: String, shutdown: CancellationToken) {
+pub async fn route_bars(
+    bus: Bus,
+    queues: SymbolQueues<Arrival>,
+    consumer: String,
+    shutdown: CancellationToken,
+) {
     let metrics = bus.metrics();
     let mut events = loop {
-        match Consumer::<Bus, v1::Bar>::new(bus.clone(), GROUP, &consumer, StartFrom::New, metrics.clone()).await {
+        match Consumer::<Bus, v1::Bar>::new(
+            bus.clone(),
+            GROUP,
+            &consumer,
+            StartFrom::New,
+            metrics.clone(),
+        )
+        .await
+        {
             Ok(events) => break events,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot join md.bar yet");

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use levibot_core::Bar;
-use levibot_proto::v1::{self, PredictRequest};
 use levibot_proto::v1::ai_engine_service_client::AiEngineServiceClient;
+use levibot_proto::v1::{self, PredictRequest};
 use levibot_telemetry::InjectTraceContext;
 use levibot_trading::{DataQuality, Prediction};
 use tonic::transport::Channel;
@@ -51,7 +51,9 @@ pub(super) async fn predict(
     let quality = match answer.data_quality() {
         v1::DataQualityVerdict::Ok => DataQuality::Ok,
         v1::DataQualityVerdict::Stale => DataQuality::Stale,
-        v1::DataQualityVerdict::Missing | v1::DataQualityVerdict::Unspecified => DataQuality::Missing,
+        v1::DataQualityVerdict::Missing | v1::DataQualityVerdict::Unspecified => {
+            DataQuality::Missing
+        }
         v1::DataQualityVerdict::Constant => DataQuality::Constant,
         v1::DataQualityVerdict::Synthetic => DataQuality::Synthetic,
     };

@@ -20,10 +20,10 @@
 
 /// Raw capture files (`<local_recv_ns> <json>` lines).
 pub mod capture;
-/// The recorded data the simulator serves.
-pub mod sim_data;
 /// Signature, API-key and timestamp checks of signed requests.
 mod sim_auth;
+/// The recorded data the simulator serves.
+pub mod sim_data;
 /// Binance's JSON shapes of order, trade and account answers.
 mod sim_json;
 /// The HTTP and WebSocket server.

@@ -28,9 +28,7 @@ impl SimError {
     pub(crate) fn mandatory(name: &str) -> Self {
         Self::bad_request(
             -1102,
-            format!(
-                "Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-            ),
+            format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."),
         )
     }
 }

@@ -158,7 +158,11 @@ pub(crate) fn trade(report: &OrderReport, trade: &PaperTrade) -> Value {
 }
 
 /// `GET /api/v3/account`.
-pub(crate) fn account(balances: &[Balance], fee_bps: rust_decimal::Decimal, now: TimestampMs) -> Value {
+pub(crate) fn account(
+    balances: &[Balance],
+    fee_bps: rust_decimal::Decimal,
+    now: TimestampMs,
+) -> Value {
     let rate = (fee_bps / rust_decimal::Decimal::new(10_000, 0)).to_string();
     let balances: Vec<Value> = balances
         .iter()

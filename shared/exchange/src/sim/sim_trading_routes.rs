@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use levibot_core::{
-    ClientOrderId, OrderRequest, OrderType, Price, Quantity, Side, Symbol, TimeInForce,
-    TimestampMs,
+    ClientOrderId, OrderRequest, OrderType, Price, Quantity, Side, Symbol, TimeInForce, TimestampMs,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -76,13 +75,18 @@ async fn query_order(
     body: Bytes,
 ) -> Response {
     let call = Call::new(headers, query, &body);
-    handle(state, SimEndpoint::QueryOrder, call, |trading, params, _| {
-        let report = trading
-            .book()
-            .query(symbol(params)?, &order_ref(params)?)
-            .map_err(|e| from_exchange(&e))?;
-        Ok(sim_json::queried(&report))
-    })
+    handle(
+        state,
+        SimEndpoint::QueryOrder,
+        call,
+        |trading, params, _| {
+            let report = trading
+                .book()
+                .query(symbol(params)?, &order_ref(params)?)
+                .map_err(|e| from_exchange(&e))?;
+            Ok(sim_json::queried(&report))
+        },
+    )
     .await
 }
 
@@ -93,16 +97,21 @@ async fn cancel_order(
     body: Bytes,
 ) -> Response {
     let call = Call::new(headers, query, &body);
-    handle(state, SimEndpoint::CancelOrder, call, |trading, params, now| {
-        let report = trading
-            .book()
-            .cancel(symbol(params)?, &order_ref(params)?, now)
-            .map_err(|e| from_exchange(&e))?;
-        let cancel_id = params
-            .get("newClientOrderId")
-            .map_or_else(|| trading.generated_id("sim-cancel-"), str::to_owned);
-        Ok(sim_json::cancelled(&report, &cancel_id, now))
-    })
+    handle(
+        state,
+        SimEndpoint::CancelOrder,
+        call,
+        |trading, params, now| {
+            let report = trading
+                .book()
+                .cancel(symbol(params)?, &order_ref(params)?, now)
+                .map_err(|e| from_exchange(&e))?;
+            let cancel_id = params
+                .get("newClientOrderId")
+                .map_or_else(|| trading.generated_id("sim-cancel-"), str::to_owned);
+            Ok(sim_json::cancelled(&report, &cancel_id, now))
+        },
+    )
     .await
 }
 
@@ -113,11 +122,16 @@ async fn open_orders(
     body: Bytes,
 ) -> Response {
     let call = Call::new(headers, query, &body);
-    handle(state, SimEndpoint::OpenOrders, call, |trading, params, _| {
-        let symbol = params.get("symbol").map(|_| symbol(params)).transpose()?;
-        let orders = trading.book().open_orders(symbol);
-        Ok(Value::Array(orders.iter().map(sim_json::queried).collect()))
-    })
+    handle(
+        state,
+        SimEndpoint::OpenOrders,
+        call,
+        |trading, params, _| {
+            let symbol = params.get("symbol").map(|_| symbol(params)).transpose()?;
+            let orders = trading.book().open_orders(symbol);
+            Ok(Value::Array(orders.iter().map(sim_json::queried).collect()))
+        },
+    )
     .await
 }
 
@@ -206,8 +220,11 @@ async fn process(
             return retry_after(error_response(&error, weight), retry_after_secs);
         }
         Some(SimFault::IpBanned { retry_after_secs }) => {
-            let until = state.now().as_i64() + i64::try_from(retry_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
-            let msg = format!("Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans.");
+            let until = state.now().as_i64()
+                + i64::try_from(retry_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+            let msg = format!(
+                "Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."
+            );
             let status = StatusCode::from_u16(418).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             let error = SimError::new(status, -1003, msg);
             return retry_after(error_response(&error, weight), retry_after_secs);
@@ -228,19 +245,30 @@ async fn process(
         _ => {}
     }
     let now = state.now();
-    let params = match authenticate(trading, &call.headers, &call.query, &call.body, now.as_i64())
-    {
+    let params = match authenticate(
+        trading,
+        &call.headers,
+        &call.query,
+        &call.body,
+        now.as_i64(),
+    ) {
         Ok(params) => params,
         Err(error) => return error_response(&error, weight),
     };
     if fault == Some(SimFault::InsufficientBalance) {
-        return error_response(&from_exchange(&ExchangeError::insufficient_balance()), weight);
+        return error_response(
+            &from_exchange(&ExchangeError::insufficient_balance()),
+            weight,
+        );
     }
     let result = op(trading, &params, now);
     match fault {
         Some(SimFault::ExecutionUnknown) => {
             let msg = "Timeout waiting for response from backend server. Send status unknown; execution status unknown.";
-            error_response(&SimError::new(StatusCode::REQUEST_TIMEOUT, -1007, msg), weight)
+            error_response(
+                &SimError::new(StatusCode::REQUEST_TIMEOUT, -1007, msg),
+                weight,
+            )
         }
         Some(SimFault::ResponseLost) => lost_response(),
         _ => match result {

@@ -95,7 +95,9 @@ fn decode(what: &str, detail: impl std::fmt::Display) -> ExchangeError {
 }
 
 fn positive_price(value: Option<Decimal>) -> Option<Price> {
-    value.filter(|p| *p > Decimal::ZERO).and_then(|p| Price::new(p).ok())
+    value
+        .filter(|p| *p > Decimal::ZERO)
+        .and_then(|p| Price::new(p).ok())
 }
 
 impl OrderJson {
@@ -148,22 +150,20 @@ impl OrderJson {
             .fills
             .into_iter()
             .map(|f| {
-                fill(
-                    FillParts {
-                        fill_id: binance_fill_id(symbol, f.trade_id),
-                        client_order_id: client_order_id.clone(),
-                        symbol,
-                        side,
-                        price: Price::new(f.price).map_err(|e| decode("fill price", e))?,
-                        quantity: Quantity::new(f.qty).map_err(|e| decode("fill qty", e))?,
-                        fee: Money::new(f.commission),
-                        fee_asset: f.commission_asset,
-                        // fills in a placement's answer took liquidity
-                        is_maker: false,
-                        exchange_time: time,
-                        receive_time: received,
-                    },
-                )
+                fill(FillParts {
+                    fill_id: binance_fill_id(symbol, f.trade_id),
+                    client_order_id: client_order_id.clone(),
+                    symbol,
+                    side,
+                    price: Price::new(f.price).map_err(|e| decode("fill price", e))?,
+                    quantity: Quantity::new(f.qty).map_err(|e| decode("fill qty", e))?,
+                    fee: Money::new(f.commission),
+                    fee_asset: f.commission_asset,
+                    // fills in a placement's answer took liquidity
+                    is_maker: false,
+                    exchange_time: time,
+                    receive_time: received,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(OrderReport {
@@ -174,8 +174,7 @@ impl OrderJson {
             order_type,
             status,
             orig_qty: Quantity::new(self.orig_qty).map_err(|e| decode("origQty", e))?,
-            executed_qty: Quantity::new(self.executed_qty)
-                .map_err(|e| decode("executedQty", e))?,
+            executed_qty: Quantity::new(self.executed_qty).map_err(|e| decode("executedQty", e))?,
             cumulative_quote_qty: self.cummulative_quote_qty,
             fills,
             update_time: time,

@@ -279,7 +279,9 @@ impl BinanceSpotClient {
         if let Some(symbol) = symbol {
             query.push("symbol", symbol);
         }
-        let body = self.signed(Method::GET, "/api/v3/openOrders", query).await?;
+        let body = self
+            .signed(Method::GET, "/api/v3/openOrders", query)
+            .await?;
         let received = now();
         let mut reports = Vec::new();
         for order in decode::<Vec<OrderJson>>(&body)? {

@@ -71,7 +71,10 @@ mod tests {
     fn debug_and_display_never_show_the_values() {
         let creds = Credentials::new("my-key", "my-secret");
         let shown = format!("{creds:?} {}", Redacted::new("x"));
-        assert!(!shown.contains("my-key") && !shown.contains("my-secret"), "{shown}");
+        assert!(
+            !shown.contains("my-key") && !shown.contains("my-secret"),
+            "{shown}"
+        );
         assert_eq!(
             shown,
             "Credentials { api_key: [redacted], api_secret: [redacted] } [redacted]"

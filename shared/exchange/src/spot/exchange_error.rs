@@ -78,7 +78,9 @@ pub enum ExchangeError {
     /// `-1021`: the request's timestamp was outside `recvWindow` or ahead of the server. The
     /// client has re-synchronised its clock offset (`GET /api/v3/time`); the request was not
     /// executed and may be sent again.
-    #[error("invalid timestamp (-1021): {message}; server clock offset now {server_time_offset_ms:?} ms")]
+    #[error(
+        "invalid timestamp (-1021): {message}; server clock offset now {server_time_offset_ms:?} ms"
+    )]
     InvalidTimestamp {
         /// The exchange's message.
         message: String,
@@ -191,7 +193,9 @@ impl ExchangeError {
             Some(code @ (CODE_TIMEOUT | CODE_UNEXPECTED_RESPONSE)) => {
                 Self::ExecutionUnknown { code, message }
             }
-            Some(CODE_TOO_MANY_REQUESTS | CODE_TOO_MANY_ORDERS) => Self::RateLimited { retry_after },
+            Some(CODE_TOO_MANY_REQUESTS | CODE_TOO_MANY_ORDERS) => {
+                Self::RateLimited { retry_after }
+            }
             _ if status >= 500 => Self::ServerError {
                 status,
                 code,
@@ -363,7 +367,11 @@ mod tests {
 
     #[test]
     fn timestamp_errors_are_retryable_not_definitive() {
-        let err = map(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+        let err = map(
+            400,
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        );
         assert!(matches!(err, ExchangeError::InvalidTimestamp { .. }));
         assert!(err.is_retryable());
         assert!(!err.is_definitive_rejection());

@@ -43,7 +43,10 @@ mod tests {
         let t = TimestampMs::new(1_700_000_000_000);
         assert_eq!(paper_fill_id(t, 1), paper_fill_id(t, 1));
         assert_ne!(paper_fill_id(t, 1), paper_fill_id(t, 2));
-        assert_eq!(paper_fill_id(t, 1).as_ulid().timestamp_ms(), 1_700_000_000_000);
+        assert_eq!(
+            paper_fill_id(t, 1).as_ulid().timestamp_ms(),
+            1_700_000_000_000
+        );
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
     }
 }

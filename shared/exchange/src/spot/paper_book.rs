@@ -248,10 +248,11 @@ impl PaperBook {
     /// makes its close the symbol's reference price. Returns the fills, in order.
     pub fn on_bar(&mut self, bar: &Bar, now: TimestampMs) -> Vec<Fill> {
         let symbol = bar.symbol();
-        let mut budget = self
-            .config
-            .max_volume_share
-            .map(|share| share.checked_mul(bar.volume().value()).unwrap_or(Decimal::MAX));
+        let mut budget = self.config.max_volume_share.map(|share| {
+            share
+                .checked_mul(bar.volume().value())
+                .unwrap_or(Decimal::MAX)
+        });
         let ids: Vec<u64> = self
             .open
             .iter()
@@ -363,11 +364,7 @@ impl PaperBook {
         self.open
             .iter()
             .filter(|id| {
-                symbol.is_none_or(|s| {
-                    self.orders
-                        .get(id)
-                        .is_some_and(|o| o.request.symbol() == s)
-                })
+                symbol.is_none_or(|s| self.orders.get(id).is_some_and(|o| o.request.symbol() == s))
             })
             .filter_map(|id| self.report(*id, false).ok())
             .collect()
@@ -428,7 +425,11 @@ impl PaperBook {
             }
         };
         let reserve = reserve.ok_or_else(overflow)?;
-        let holding = self.balances.get(asset.as_str()).copied().unwrap_or_default();
+        let holding = self
+            .balances
+            .get(asset.as_str())
+            .copied()
+            .unwrap_or_default();
         if holding.free < reserve || holding.free <= Decimal::ZERO {
             return Err(ExchangeError::insufficient_balance());
         }
@@ -484,7 +485,8 @@ impl PaperBook {
         let mut qty = execution.max_qty.min(order.remaining());
         let mut funds_short = false;
         if side == Side::Buy {
-            let available = order.locked + self.balances.get(&quote).map_or(Decimal::ZERO, |h| h.free);
+            let available =
+                order.locked + self.balances.get(&quote).map_or(Decimal::ZERO, |h| h.free);
             let unit_cost = execution.price.checked_mul(Decimal::ONE + fee_rate)?;
             let cost = qty.checked_mul(unit_cost)?;
             if cost > available {
@@ -624,9 +626,8 @@ impl PaperBook {
             order_type: Some(order.request.order_type()),
             status: order.status,
             orig_qty: order.request.quantity(),
-            executed_qty: Quantity::new(order.executed).map_err(|e| {
-                ExchangeError::InvalidRequest(format!("executed quantity: {e}"))
-            })?,
+            executed_qty: Quantity::new(order.executed)
+                .map_err(|e| ExchangeError::InvalidRequest(format!("executed quantity: {e}")))?,
             cumulative_quote_qty: order.cumulative_quote,
             fills: if with_fills {
                 order.trades.iter().map(|t| t.fill.clone()).collect()

@@ -31,7 +31,10 @@ impl Default for PaperConfig {
             fee_bps: Decimal::TEN,
             slippage_bps: Decimal::new(5, 0),
             max_volume_share: Some(Decimal::new(1, 1)),
-            quote_assets: DEFAULT_QUOTE_ASSETS.iter().map(|q| (*q).to_owned()).collect(),
+            quote_assets: DEFAULT_QUOTE_ASSETS
+                .iter()
+                .map(|q| (*q).to_owned())
+                .collect(),
             initial_balances: BTreeMap::new(),
         }
     }
@@ -72,7 +75,10 @@ impl PaperConfig {
     /// See [`PaperConfigError`].
     pub fn validate(&self) -> Result<(), PaperConfigError> {
         let max_bps = Decimal::new(10_000, 0);
-        for (name, value) in [("fee_bps", self.fee_bps), ("slippage_bps", self.slippage_bps)] {
+        for (name, value) in [
+            ("fee_bps", self.fee_bps),
+            ("slippage_bps", self.slippage_bps),
+        ] {
             if value.is_sign_negative() || value > max_bps {
                 return Err(PaperConfigError::BpsOutOfRange { name, value });
             }
@@ -113,7 +119,10 @@ mod tests {
         };
         assert!(matches!(
             bad_fee.validate(),
-            Err(PaperConfigError::BpsOutOfRange { name: "fee_bps", .. })
+            Err(PaperConfigError::BpsOutOfRange {
+                name: "fee_bps",
+                ..
+            })
         ));
         let bad_share = PaperConfig {
             max_volume_share: Some(dec!(1.5)),

@@ -1,0 +1,174 @@
+//! The whole hot path on real data: the simulator replays the FTX 1m file over Binance's
+//! protocol, the backend's feeder publishes `md.bar`, the engines (EMA cross) step each bar
+//! through the risk manager and the executor to the paper exchange, and the trade-store
+//! records signals, decisions, orders and fills. Every stored order must have an approved
+//! signal behind it, and no signal may have two orders.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use levibot_config::ServiceName;
+use levibot_core::{Interval, Symbol};
+use levibot_exchange::{
+    CsvReplay, ExchangeMetrics,
+    sim::{SimConfig, SimData, SimPace, SimServer},
+};
+use levibot_proto::v1::{
+    self, QueryFillsRequest, QueryOrdersRequest, QuerySignalsRequest, TimeRange,
+    trade_store_service_client::TradeStoreServiceClient,
+};
+use levibot_telemetry::metrics::Registry;
+use levibot_tests::Sandbox;
+
+const BARS: usize = 3_000;
+
+fn everything() -> Option<TimeRange> {
+    Some(TimeRange {
+        from_ms: 0,
+        to_ms: i64::MAX,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv");
+    let symbol = Symbol::new("BTCUSDT").unwrap();
+    let metrics = ExchangeMetrics::new(&Registry::new()).unwrap();
+    let replay = CsvReplay::load(&path, symbol, Interval::M1, &metrics)
+        .await
+        .unwrap();
+    let mut data = SimData::new();
+    data.add_bars(replay.bars().iter().take(BARS).copied());
+    let config = SimConfig {
+        pace: SimPace::Every(Duration::from_millis(2)),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = SimServer::start(listener, data, config).unwrap();
+    let (ws, rest) = (sim.ws_base_url(), sim.rest_base_url());
+    let sandbox = Sandbox::start_with(&[
+        ("market_data.enabled", "true"),
+        ("market_data.ws_url", &ws),
+        ("market_data.rest_url", &rest),
+        ("risk.symbols", "BTCUSDT"),
+        ("trading.engines_enabled", "true"),
+        ("trading.signal_source", "ema_cross"),
+        // the bars are from 2022: a live clock would call every one stale
+        ("trading.stale_after_ms", "1000000000000"),
+        ("trading.throttle_max_signals", "1000"),
+    ])
+    .await;
+
+    let mut store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
+    let started = Instant::now();
+    let (mut orders, mut fills) = (Vec::new(), Vec::new());
+    // Wait for the feed to finish and the books to settle: fills stop changing.
+    let mut last_fills = usize::MAX;
+    let mut steady = 0;
+    while started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        orders = store
+            .query_orders(QueryOrdersRequest {
+                symbol: "BTCUSDT".into(),
+                range: everything(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .orders;
+        fills = store
+            .query_fills(QueryFillsRequest {
+                symbol: "BTCUSDT".into(),
+                range: everything(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .fills;
+        if fills.len() == last_fills && !fills.is_empty() {
+            steady += 1;
+            if steady >= 3 {
+                break;
+            }
+        } else {
+            steady = 0;
+        }
+        last_fills = fills.len();
+    }
+    assert!(
+        orders.len() >= 10,
+        "expected the EMA cross to trade over {BARS} bars, got {} orders",
+        orders.len()
+    );
+    assert!(!fills.is_empty(), "no fills");
+
+    let signals = store
+        .query_signals(QuerySignalsRequest {
+            symbol: "BTCUSDT".into(),
+            range: everything(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .signals;
+    let decisions: BTreeMap<String, v1::RiskDecision> = signals
+        .iter()
+        .map(|r| {
+            let signal = r.signal.clone().unwrap();
+            (signal.signal_id, r.decision.clone().unwrap())
+        })
+        .collect();
+    let mut signals_with_orders = BTreeSet::new();
+    for order in &orders {
+        let request = order.request.as_ref().unwrap();
+        let decision = decisions
+            .get(&request.signal_id)
+            .unwrap_or_else(|| panic!("order {} has no recorded signal", request.client_order_id));
+        assert!(
+            decision.approved,
+            "order {} behind a refused signal",
+            request.client_order_id
+        );
+        assert!(
+            signals_with_orders.insert(request.signal_id.clone()),
+            "signal {} produced two orders",
+            request.signal_id
+        );
+    }
+    let order_ids: BTreeSet<&str> = orders
+        .iter()
+        .map(|o| o.request.as_ref().unwrap().client_order_id.as_str())
+        .collect();
+    for fill in &fills {
+        assert!(
+            order_ids.contains(fill.client_order_id.as_str()),
+            "fill of an unknown order"
+        );
+    }
+    // Refusals are recorded too, with their reason.
+    assert!(
+        decisions
+            .values()
+            .all(|d| d.approved || !d.reason.is_empty()),
+        "a refusal without a reason"
+    );
+    let refused = decisions.values().filter(|d| !d.approved).count();
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for decision in decisions.values().filter(|d| !d.approved) {
+        *reasons.entry(decision.reason.as_str()).or_default() += 1;
+    }
+    eprintln!(
+        "trading e2e: {} signals ({refused} refused: {reasons:?}), {} orders, {} fills",
+        decisions.len(),
+        orders.len(),
+        fills.len()
+    );
+    sandbox.shutdown().await.unwrap();
+}
