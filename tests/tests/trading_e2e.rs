@@ -35,8 +35,9 @@ fn everything() -> Option<TimeRange> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal() {
+/// A fleet trading BTCUSDT with the EMA cross on paper, fed `BARS` FTX bars by the simulator
+/// (every `pace`), with its REST gateway on `gateway`.
+async fn trading_fleet(pace: Duration, gateway: &str) -> (Sandbox, SimServer) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv");
     let symbol = Symbol::new("BTCUSDT").unwrap();
@@ -47,7 +48,7 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
     let mut data = SimData::new();
     data.add_bars(replay.bars().iter().take(BARS).copied());
     let config = SimConfig {
-        pace: SimPace::Every(Duration::from_millis(2)),
+        pace: SimPace::Every(pace),
         ..SimConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,8 +64,15 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
         // the bars are from 2022: a live clock would call every one stale
         ("trading.stale_after_ms", "1000000000000"),
         ("trading.throttle_max_signals", "1000"),
+        ("gateway.listen", gateway),
     ])
     .await;
+    (sandbox, sim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal() {
+    let (sandbox, _sim) = trading_fleet(Duration::from_millis(2), "127.0.0.1:0").await;
 
     let mut store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
     let started = Instant::now();
@@ -170,5 +178,89 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
         orders.len(),
         fills.len()
     );
+    sandbox.shutdown().await.unwrap();
+}
+
+/// A free loopback port for the gateway (bound, read, released).
+async fn free_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// One HTTP/1.1 request; returns the status code and body.
+async fn http(addr: &str, method: &str, path: &str, key: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_stops_new_orders_within_one_bar() {
+    let gateway = free_port().await;
+    let (sandbox, _sim) = trading_fleet(Duration::from_millis(5), &gateway).await;
+    let mut store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
+    let secret = levibot_core::auth::ApiKeySecret::generate().unwrap();
+    store
+        .create_api_key(v1::CreateApiKeyRequest {
+            key_id: levibot_core::auth::KeyId::new().to_string(),
+            name: "e2e-trader".into(),
+            role: v1::Role::Trader as i32,
+            key_sha256: secret.sha256_hex(),
+            actor: Some(v1::Actor { name: "test".into(), role: "admin".into() }),
+        })
+        .await
+        .unwrap();
+    let orders = |store: &mut TradeStoreServiceClient<_>| {
+        let mut store = store.clone();
+        async move {
+            store
+                .query_orders(QueryOrdersRequest { symbol: "BTCUSDT".into(), range: everything() })
+                .await
+                .unwrap()
+                .into_inner()
+                .orders
+        }
+    };
+    // Let it trade a little, then pull the switch.
+    let started = Instant::now();
+    while orders(&mut store).await.len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no orders before the kill switch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = http(&gateway, "POST", "/live/kill?on=true&reason=e2e%20test", secret.expose()).await;
+    assert_eq!(status, 200, "{body}");
+    let killed_at = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    // Bars keep flowing (signals keep coming) for a few more seconds.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after: Vec<_> = orders(&mut store)
+        .await
+        .into_iter()
+        .filter(|o| o.request.as_ref().unwrap().created_ms > killed_at + 5)
+        .collect();
+    assert!(after.is_empty(), "orders after the kill switch: {after:?}");
+    let (status, body) = http(&gateway, "GET", "/risk", secret.expose()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"kill_switch\":true"), "{body}");
+    // Releasing it needs an admin.
+    let (status, _) = http(&gateway, "POST", "/live/kill?on=false&reason=done", secret.expose()).await;
+    assert_eq!(status, 403);
     sandbox.shutdown().await.unwrap();
 }

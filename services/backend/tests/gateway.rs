@@ -716,6 +716,16 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     );
     let answer = chunked_post(&gw, "/trading/disable", &trader, 20 * 1024).await;
     assert_eq!(answer.0, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.1);
+    // Without a key it is a 401 (the caller is checked first); public routes refuse it too.
+    gw.send(Method::POST, "/trading/disable", Auth::None, vec![b'x'; 20 * 1024])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthenticated", "missing API key");
+    gw.send(Method::GET, "/openapi.json", Auth::None, vec![b'x'; 20 * 1024])
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "16384 bytes");
+    gw.send(Method::POST, "/nope", Auth::None, vec![b'x'; 20 * 1024])
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "16384 bytes");
     // A small body is ignored, not refused.
     let answer = gw
         .send(
@@ -774,7 +784,22 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     let detail: Value = serde_json::from_str(&maybe.detail_json).unwrap();
     assert_eq!(detail["status"], json!(400));
     let kill_refusals = log.iter().filter(|e| e.action == "POST /live/kill").count();
-    assert_eq!(kill_refusals, 9, "every refused kill call");
+    assert_eq!(kill_refusals, 10, "every refused kill call");
+    // The oversized calls of a known caller are audited as refused with 413.
+    let too_large: Vec<&str> = log
+        .iter()
+        .filter(|e| e.detail_json.contains("\"status\":413"))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        too_large,
+        [
+            "POST /live/kill",
+            "POST /trading/disable",
+            "POST /engines/stop/BTCUSDT",
+            "POST /trading/disable"
+        ]
+    );
     assert!(
         log.iter()
             .any(|e| e.action == "POST /engines/start/BTC$USDT")

@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 use super::audit::{self, Audit};
 use super::error::ApiError;
+use super::{BodyTooLarge, MAX_BODY};
 
 /// How long a verified key is trusted without asking the store again.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -173,22 +174,29 @@ pub(super) struct RoleGuard {
     pub(super) audit: Audit,
 }
 
-/// Authenticates the request, checks the role, and stores the [`Principal`] in the request's
-/// extensions for the handler. A mutating call refused for its role is audited here (the
-/// caller is known); the handlers audit the calls that reach them.
+/// Authenticates the request, checks the role and the body size, and stores the
+/// [`Principal`] in the request's extensions for the handler. A mutating call refused here
+/// (role: 403, body: 413) is audited here, the caller being known; the handlers audit the
+/// calls that reach them.
 pub(super) async fn require_role(
     State(guard): State<RoleGuard>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let principal = guard.auth.authenticate(request.headers()).await?;
-    if !principal.role.allows(guard.required) {
-        let err = ApiError::forbidden(format!(
+    let refusal = if !principal.role.allows(guard.required) {
+        Some(ApiError::forbidden(format!(
             "this call needs the {} role; the key {} has {}",
             guard.required.as_str(),
             principal.key_id,
             principal.role.as_str()
-        ));
+        )))
+    } else if request.extensions().get::<BodyTooLarge>().is_some() {
+        Some(ApiError::payload_too_large(MAX_BODY))
+    } else {
+        None
+    };
+    if let Some(err) = refusal {
         if audit::is_mutating(request.method()) {
             let action = audit::action(request.method(), request.uri().path());
             let params =

@@ -104,43 +104,59 @@ pub fn router(state: GatewayState) -> Router {
             ),
         )
         .route_layer(guard(Role::Admin));
-    Router::new()
+    let public = Router::new()
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .route_layer(from_fn(refuse_oversized));
+    Router::new()
+        .merge(public)
         .merge(viewer)
         .merge(trader)
         .merge(admin)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .fallback(|| async { ApiError::no_route() })
+        .fallback(|oversized: Option<Extension<BodyTooLarge>>| async move {
+            match oversized {
+                Some(_) => ApiError::payload_too_large(MAX_BODY),
+                None => ApiError::no_route(),
+            }
+        })
         .layer(from_fn(limit_body))
         .with_state(state)
 }
 
-/// Refuses a body over [`MAX_BODY`] with 413 before anything else runs (so before any
-/// handler could act on the call). `DefaultBodyLimit` alone would not do: it only bounds the
+/// Marks a request whose body was over [`MAX_BODY`] (and was dropped): the role guard
+/// answers it 413 once the caller is known, so the refusal of a mutating call is audited;
+/// the public routes answer 413 at once.
+#[derive(Debug, Clone, Copy)]
+struct BodyTooLarge;
+
+/// Bounds every request body to [`MAX_BODY`]: a larger one (by its `Content-Length`, or read
+/// up to the limit when chunked) is dropped unread and the request marked [`BodyTooLarge`],
+/// so no handler ever runs on it. `DefaultBodyLimit` alone would not do: it only bounds the
 /// extractors that read a body, and no route has one, so a huge body was simply accepted.
 async fn limit_body(request: Request, next: Next) -> Result<Response, ApiError> {
-    if let Some(length) = request.headers().get(header::CONTENT_LENGTH) {
+    let (mut parts, body) = request.into_parts();
+    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
         let length = length
             .to_str()
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok())
             .ok_or_else(|| ApiError::bad_request("the Content-Length header is not a number"))?;
         if length > MAX_BODY as u64 {
-            return Err(ApiError::payload_too_large(MAX_BODY));
+            parts.extensions.insert(BodyTooLarge);
+            return Ok(next.run(Request::from_parts(parts, Body::empty())).await);
         }
     }
-    // A body without a length (chunked) is read up to the limit.
-    let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
         if bytes.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::payload_too_large(MAX_BODY));
+            parts.extensions.insert(BodyTooLarge);
+            return Ok(next.run(Request::from_parts(parts, Body::empty())).await);
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -149,6 +165,13 @@ async fn limit_body(request: Request, next: Next) -> Result<Response, ApiError> 
         .await)
 }
 
+/// 413 for a [`BodyTooLarge`] request on a public route.
+async fn refuse_oversized(request: Request, next: Next) -> Result<Response, ApiError> {
+    if request.extensions().get::<BodyTooLarge>().is_some() {
+        return Err(ApiError::payload_too_large(MAX_BODY));
+    }
+    Ok(next.run(request).await)
+}
 /// Serves the gateway on `listener` until `shutdown` is cancelled.
 ///
 /// # Errors

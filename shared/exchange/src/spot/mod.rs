@@ -1,8 +1,10 @@
-//! Spot order execution: one trait, [`SpotExchange`](crate::spot::SpotExchange), over two exchanges, the deterministic
-//! [`PaperExchange`](crate::spot::PaperExchange) (sync core [`PaperBook`](crate::spot::PaperBook)) and Binance's signed REST API
-//! ([`BinanceSpotClient`](crate::spot::BinanceSpotClient)), with one report type ([`OrderReport`](crate::spot::OrderReport)) and one error type
-//! ([`ExchangeError`](crate::spot::ExchangeError)) that maps Binance's documented failures and tells the executor what it
-//! may do next.
+//! Spot order execution: one trait, [`SpotExchange`](crate::spot::SpotExchange), over two
+//! exchanges, the deterministic [`PaperExchange`](crate::spot::PaperExchange) (sync core
+//! [`PaperBook`](crate::spot::PaperBook)) and Binance's signed REST API
+//! ([`BinanceSpotClient`](crate::spot::BinanceSpotClient)), with one report type
+//! ([`OrderReport`](crate::spot::OrderReport)) and one error type
+//! ([`ExchangeError`](crate::spot::ExchangeError)) that maps Binance's documented failures and
+//! tells the executor what it may do next.
 //!
 //! Pick the exchange at run time and hold it as `Arc<dyn SpotExchange>`:
 //!
