@@ -717,15 +717,37 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     let answer = chunked_post(&gw, "/trading/disable", &trader, 20 * 1024).await;
     assert_eq!(answer.0, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.1);
     // Without a key it is a 401 (the caller is checked first); public routes refuse it too.
-    gw.send(Method::POST, "/trading/disable", Auth::None, vec![b'x'; 20 * 1024])
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "unauthenticated", "missing API key");
-    gw.send(Method::GET, "/openapi.json", Auth::None, vec![b'x'; 20 * 1024])
-        .await
-        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "16384 bytes");
+    gw.send(
+        Method::POST,
+        "/trading/disable",
+        Auth::None,
+        vec![b'x'; 20 * 1024],
+    )
+    .await
+    .assert_error(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "missing API key",
+    );
+    gw.send(
+        Method::GET,
+        "/openapi.json",
+        Auth::None,
+        vec![b'x'; 20 * 1024],
+    )
+    .await
+    .assert_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "16384 bytes",
+    );
     gw.send(Method::POST, "/nope", Auth::None, vec![b'x'; 20 * 1024])
         .await
-        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "16384 bytes");
+        .assert_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "16384 bytes",
+        );
     // A small body is ignored, not refused.
     let answer = gw
         .send(

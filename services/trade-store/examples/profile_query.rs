@@ -4,7 +4,35 @@ use futures::TryStreamExt;
 use levibot_core::{Bar, Interval, Price, Quantity, Symbol, TimestampMs};
 use levibot_trade_store::{TradeStore, import_csv, testing::TestSchema};
 use rust_decimal::Decimal;
-use sqlx::Row;
+use sqlx::{Row, ValueRef, postgres::PgPoolCopyExt};
+
+fn numeric(b: &[u8]) -> Decimal {
+    let n = i16::from_be_bytes([b[0], b[1]]) as usize;
+    let weight = i16::from_be_bytes([b[2], b[3]]) as i32;
+    let sign = u16::from_be_bytes([b[4], b[5]]);
+    let dscale = u16::from_be_bytes([b[6], b[7]]) as i32;
+    let mut m: i128 = 0;
+    for i in 0..n { m = m * 10_000 + i16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]) as i128; }
+    let exp = 4 * (weight - n as i32 + 1) + dscale;
+    if exp >= 0 { m *= 10i128.pow(exp as u32); } else { m /= 10i128.pow((-exp) as u32); }
+    if sign == 0x4000 { m = -m; }
+    Decimal::from_i128_with_scale(m, dscale as u32)
+}
+
+fn decode_copy(buf: &[u8]) -> Vec<(i64, [Decimal; 5])> {
+    let mut out = Vec::with_capacity(50_000);
+    let mut p = 19;
+    loop {
+        let fields = i16::from_be_bytes([buf[p], buf[p + 1]]);
+        p += 2;
+        if fields == -1 { break; }
+        let mut field = || { let len = i32::from_be_bytes(buf[p..p + 4].try_into().unwrap()) as usize; let f = &buf[p + 4..p + 4 + len]; p += 4 + len; f };
+        let t = i64::from_be_bytes(field().try_into().unwrap());
+        let d = [numeric(field()), numeric(field()), numeric(field()), numeric(field()), numeric(field())];
+        out.push((t, d));
+    }
+    out
+}
 use std::time::Instant;
 
 fn ms(t: Instant) -> f64 {
@@ -118,6 +146,26 @@ async fn main() {
             .map(|r| r.try_get_raw(1).map(|_| 1).unwrap_or(0))
             .sum();
         println!("  touch: {:.1} ms {n}", ms(t));
+
+        let t = Instant::now();
+        let mut stream = pool.copy_out_raw("COPY (SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = 'BTC-PERP' AND interval = '1m' ORDER BY open_time_ms) TO STDOUT WITH (FORMAT binary)").await.unwrap();
+        let mut buf = Vec::with_capacity(4 << 20);
+        let mut chunks = 0;
+        while let Some(c) = stream.try_next().await.unwrap() { buf.extend_from_slice(&c); chunks += 1; }
+        drop(stream);
+        let copy_ms = ms(t);
+        let decoded = decode_copy(&buf);
+        println!("pg copy out binary: {copy_ms:.1} ms transfer ({} bytes, {chunks} chunks), total with decode {:.1} ms ({}) check {}", buf.len(), ms(t), decoded.len(), decoded[0].1[0]);
+
+        let t = Instant::now();
+        let mut rows = sqlx::query("SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = $1 AND interval = $2 ORDER BY open_time_ms").bind("BTC-PERP").bind("1m").fetch(&pool);
+        let mut out = Vec::with_capacity(50_000);
+        while let Some(r) = rows.try_next().await.unwrap() {
+            let raw = |i: usize| numeric(r.try_get_raw(i).unwrap().as_bytes().unwrap());
+            out.push((r.get::<i64, _>(0), [raw(1), raw(2), raw(3), raw(4), raw(5)]));
+        }
+        drop(rows);
+        println!("pg fetch stream + own numeric decode: {:.1} ms ({})", ms(t), out.len());
 
         let t = Instant::now();
         let text: String = sqlx::query_scalar("SELECT string_agg(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';' ORDER BY open_time_ms) FROM bars WHERE symbol = $1 AND interval = $2").bind("BTC-PERP").bind("1m").fetch_one(&pool).await.unwrap();

@@ -313,7 +313,7 @@ pub(super) async fn orders(
             range: Some(range),
         })
         .await
-        .map_err(store_error)?
+        .map_err(|status| store_error(&status))?
         .into_inner()
         .orders;
     Ok(Json(orders.iter().map(order_json).collect()))
@@ -332,13 +332,13 @@ pub(super) async fn fills(
             range: Some(range),
         })
         .await
-        .map_err(store_error)?
+        .map_err(|status| store_error(&status))?
         .into_inner()
         .fills;
     Ok(Json(fills.iter().map(fill_json).collect()))
 }
 
-fn store_error(status: tonic::Status) -> ApiError {
+fn store_error(status: &tonic::Status) -> ApiError {
     match status.code() {
         tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
             ApiError::bad_request(status.message().to_owned())

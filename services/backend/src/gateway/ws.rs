@@ -26,7 +26,7 @@ pub(super) async fn upgrade(
 ) -> Result<Response, ApiError> {
     let ws = ws?;
     let events = state.events.subscribe();
-    let shutdown = state.shutdown.clone();
+    let shutdown = state.shutdown;
     Ok(ws.on_upgrade(move |socket| push(socket, events, shutdown)))
 }
 
