@@ -83,6 +83,11 @@ impl Sandbox {
                 ("bus.buffer_dir", buffer.path().display().to_string()),
                 ("store.database_url", schema.url().to_owned()),
                 ("telemetry.log_filter", "warn".to_owned()),
+                ("gateway.listen", "127.0.0.1:0".to_owned()),
+                (
+                    "trading.state_dir",
+                    buffer.path().join("backend").display().to_string(),
+                ),
             ] {
                 loader = loader.set(key, &value);
             }

@@ -677,11 +677,11 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
 
     // An oversized body is refused before anything acts on it, declared or chunked.
     let big = vec![b'x'; 20 * 1024];
-    let trader = gw.trader.secret.clone();
+    let trader = gw.trader.secret.as_str();
     gw.send(
         Method::POST,
         "/live/kill?on=true&reason=drill",
-        Auth::Bearer(&trader),
+        Auth::Bearer(trader),
         big.clone(),
     )
     .await
@@ -693,7 +693,7 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     gw.send(
         Method::POST,
         "/trading/disable",
-        Auth::Bearer(&trader),
+        Auth::Bearer(trader),
         big.clone(),
     )
     .await
@@ -705,7 +705,7 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     gw.send(
         Method::POST,
         "/engines/stop/BTCUSDT",
-        Auth::Bearer(&trader),
+        Auth::Bearer(trader),
         big,
     )
     .await
@@ -714,7 +714,7 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
         "payload_too_large",
         "16384 bytes",
     );
-    let answer = chunked_post(&gw, "/trading/disable", &trader, 20 * 1024).await;
+    let answer = chunked_post(&gw, "/trading/disable", trader, 20 * 1024).await;
     assert_eq!(answer.0, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.1);
     // Without a key it is a 401 (the caller is checked first); public routes refuse it too.
     gw.send(

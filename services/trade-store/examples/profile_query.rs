@@ -19,6 +19,17 @@ fn numeric(b: &[u8]) -> Decimal {
     Decimal::from_i128_with_scale(m, dscale as u32)
 }
 
+/// binary array of int8 or numeric: ndim, hasnull, elemtype, (dim, lbound), elements
+fn array_elems(b: &[u8]) -> Vec<&[u8]> {
+    let ndim = i32::from_be_bytes(b[0..4].try_into().unwrap());
+    if ndim == 0 { return vec![]; }
+    let n = i32::from_be_bytes(b[12..16].try_into().unwrap()) as usize;
+    let mut p = 20;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n { let len = i32::from_be_bytes(b[p..p + 4].try_into().unwrap()) as usize; out.push(&b[p + 4..p + 4 + len]); p += 4 + len; }
+    out
+}
+
 fn decode_copy(buf: &[u8]) -> Vec<(i64, [Decimal; 5])> {
     let mut out = Vec::with_capacity(50_000);
     let mut p = 19;
@@ -167,6 +178,22 @@ async fn main() {
         drop(rows);
         println!("pg fetch stream + own numeric decode: {:.1} ms ({})", ms(t), out.len());
 
+        for page in [10_000i64, 50_000] {
+            let t = Instant::now();
+            let mut total = 0;
+            let mut from = 0i64;
+            loop {
+                let row = sqlx::query("SELECT count(*), array_agg(open_time_ms ORDER BY open_time_ms), array_agg(open ORDER BY open_time_ms), array_agg(high ORDER BY open_time_ms), array_agg(low ORDER BY open_time_ms), array_agg(close ORDER BY open_time_ms), array_agg(volume ORDER BY open_time_ms) FROM (SELECT * FROM bars WHERE symbol = $1 AND interval = $2 AND open_time_ms >= $3 ORDER BY open_time_ms LIMIT $4) AS page").bind("BTC-PERP").bind("1m").bind(from).bind(page).fetch_one(&pool).await.unwrap();
+                let n: i64 = row.get(0);
+                if n == 0 { break; }
+                let times: Vec<i64> = array_elems(row.try_get_raw(1).unwrap().as_bytes().unwrap()).iter().map(|b| i64::from_be_bytes((*b).try_into().unwrap())).collect();
+                let cols: Vec<Vec<Decimal>> = (2..7).map(|i| array_elems(row.try_get_raw(i).unwrap().as_bytes().unwrap()).iter().map(|b| numeric(b)).collect()).collect();
+                total += times.len() + cols[4].len() - cols[4].len();
+                from = times[times.len() - 1] + 1;
+                if n < page { break; }
+            }
+            println!("pg array_agg pages of {page}: {:.1} ms ({total})", ms(t));
+        }
         let t = Instant::now();
         let text: String = sqlx::query_scalar("SELECT string_agg(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';' ORDER BY open_time_ms) FROM bars WHERE symbol = $1 AND interval = $2").bind("BTC-PERP").bind("1m").fetch_one(&pool).await.unwrap();
         println!(

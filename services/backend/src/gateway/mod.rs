@@ -172,6 +172,7 @@ async fn refuse_oversized(request: Request, next: Next) -> Result<Response, ApiE
     }
     Ok(next.run(request).await)
 }
+
 /// Serves the gateway on `listener` until `shutdown` is cancelled.
 ///
 /// # Errors

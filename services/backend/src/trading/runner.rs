@@ -253,9 +253,6 @@ async fn record_signal(
         json!({ "signal_id": signal.id().to_string(), "side": signal.side().to_string(), "approved": approved, "reason": reason }),
     );
     let envelope = levibot_bus::Envelope::new(&wire, "backend", desk.clock.now());
-    if let Err(err) = desk.bus.publish(Topic::Signal, &envelope).await {
-        tracing::warn!(error = %err, "cannot publish a signal");
-    }
     let decision = RiskDecision {
         approved,
         reason: reason.to_owned(),
@@ -266,18 +263,26 @@ async fn record_signal(
         },
         decided_ms: desk.clock.now().as_i64(),
     };
+    // Recorded off the order's critical path (the order itself is recorded before it is sent,
+    // and carries the signal id); a failure is logged and counted on the engine.
     let mut store = desk.store.clone();
-    if let Err(status) = store
-        .record_signal(RecordSignalRequest {
-            signal: Some(wire),
-            decision: Some(decision),
-        })
-        .await
-    {
-        ctx.stats
-            .error(&format!("cannot record signal: {}", status.message()));
-        tracing::error!(code = %status.code(), message = status.message(), "cannot record a signal");
-    }
+    let stats = std::sync::Arc::clone(&ctx.stats);
+    let bus = desk.bus.clone();
+    tokio::spawn(async move {
+        if let Err(err) = bus.publish(Topic::Signal, &envelope).await {
+            tracing::warn!(error = %err, "cannot publish a signal");
+        }
+        if let Err(status) = store
+            .record_signal(RecordSignalRequest {
+                signal: Some(wire),
+                decision: Some(decision),
+            })
+            .await
+        {
+            stats.error(&format!("cannot record signal: {}", status.message()));
+            tracing::error!(code = %status.code(), message = status.message(), "cannot record a signal");
+        }
+    });
 }
 
 fn journal(ctx: &EngineContext, desk: &TradingDesk, event: &str, detail: serde_json::Value) {

@@ -5,6 +5,7 @@ mod equity_snapshot;
 mod error;
 mod order_record;
 mod pg_binary_copy;
+mod pg_numeric;
 mod postgres;
 mod reports;
 mod series;
@@ -151,7 +152,8 @@ impl TradeStore {
     }
 
     /// The bars of `symbol` and `interval` opening in `[from, to)`, in time order, read
-    /// [`BAR_PAGE_SIZE`] at a time (no connection is held between pages).
+    /// [`BAR_PAGE_SIZE`] at a time (no connection is held between pages). While one page is
+    /// consumed, the next is already being read.
     pub fn query_bars(
         &self,
         symbol: Symbol,
@@ -164,20 +166,28 @@ impl TradeStore {
         }
         let store = self.clone();
         let to = to.as_i64();
-        futures::stream::try_unfold(Some(from.as_i64()), move |cursor| {
+        futures::stream::try_unfold(NextPage::At(from.as_i64()), move |next| {
             let store = store.clone();
             async move {
-                let Some(cursor) = cursor else {
-                    return Ok::<_, StoreError>(None);
+                let page = match next {
+                    NextPage::At(cursor) => {
+                        store
+                            .bar_page(symbol, interval, cursor, to, BAR_PAGE_SIZE)
+                            .await?
+                    }
+                    NextPage::Reading(task) => task.join().await?,
+                    NextPage::Done => return Ok::<_, StoreError>(None),
                 };
-                let page = store
-                    .bar_page(symbol, interval, cursor, to, BAR_PAGE_SIZE)
-                    .await?;
                 let next = match page.last() {
                     Some(bar) if page.len() == BAR_PAGE_SIZE => {
-                        bar.open_time().as_i64().checked_add(1)
+                        match bar.open_time().as_i64().checked_add(1) {
+                            Some(cursor) => NextPage::Reading(PageTask::spawn(
+                                store, symbol, interval, cursor, to,
+                            )),
+                            None => NextPage::Done,
+                        }
                     }
-                    _ => None,
+                    _ => NextPage::Done,
                 };
                 Ok(Some((page, next)))
             }
@@ -499,6 +509,42 @@ impl TradeStore {
             Some((row, true)) => Revocation::Revoked(row.into_api_key()?),
             Some((row, false)) => Revocation::AlreadyRevoked(row.into_api_key()?),
         })
+    }
+}
+
+/// Where [`TradeStore::query_bars`] goes on.
+enum NextPage {
+    /// Read the page starting at this open time.
+    At(i64),
+    /// The next page is being read already.
+    Reading(PageTask),
+    /// The last page was handed over.
+    Done,
+}
+
+/// A page being read ahead in a task of its own, so the database works while the current page
+/// is consumed. Aborted when dropped (a caller that stops reading stops the read-ahead).
+struct PageTask(tokio::task::JoinHandle<Result<Vec<Bar>, StoreError>>);
+
+impl PageTask {
+    fn spawn(store: TradeStore, symbol: Symbol, interval: Interval, from: i64, to: i64) -> Self {
+        Self(tokio::spawn(async move {
+            store
+                .bar_page(symbol, interval, from, to, BAR_PAGE_SIZE)
+                .await
+        }))
+    }
+
+    async fn join(mut self) -> Result<Vec<Bar>, StoreError> {
+        (&mut self.0)
+            .await
+            .map_err(|err| StoreError::Task(err.to_string()))?
+    }
+}
+
+impl Drop for PageTask {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -46,7 +46,7 @@ fn put_text(buf: &mut Vec<u8>, text: &str) {
 
 /// A NUMERIC: digit count, weight (in base-10000 digits, of the first digit), sign, display
 /// scale, then the base-10000 digits, most significant first, trailing zero digits left out.
-fn put_numeric(buf: &mut Vec<u8>, value: Decimal) {
+pub(super) fn put_numeric(buf: &mut Vec<u8>, value: Decimal) {
     let scale = value.scale();
     let mut mantissa = value.mantissa().unsigned_abs();
     // align the fraction to whole base-10000 digits: at most 10^3 more on a 96-bit mantissa
