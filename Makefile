@@ -28,7 +28,8 @@ test: setup lint ## set up, lint, then the doc tests and every test (nextest)
 	$(CARGO) nextest run --workspace --locked --profile ci
 
 bench: setup ## benchmarks (release build); prints `bench <name>: <figure>` lines
-	$(CARGO) bench --locked -p levibot-bus -p levibot-exchange -p levibot-trade-store 2>&1 | grep -E '^(bench|machine)'
+	$(CARGO) bench --locked -p levibot-bus -p levibot-exchange -p levibot-trade-store -p levibot-trading 2>&1 | grep -E '^(bench|machine)'
+	$(CARGO) bench --locked -p levibot-tests --bench trading 2>&1 | grep -E '^(bench|machine)'
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
