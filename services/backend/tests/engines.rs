@@ -1,6 +1,12 @@
 //! The engines manager: crash restarts with backoff and cap, hangs, stop/start, and the
 //! registry that lets a restarted backend resume its engines.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly; one engine panics on purpose"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,7 +4,7 @@ use futures::TryStreamExt;
 use levibot_core::{Bar, Interval, Price, Quantity, Symbol, TimestampMs};
 use levibot_trade_store::{TradeStore, import_csv, testing::TestSchema};
 use rust_decimal::Decimal;
-use sqlx::{Row, ValueRef, postgres::PgPoolCopyExt};
+use sqlx::{Row, postgres::PgPoolCopyExt};
 
 fn numeric(b: &[u8]) -> Decimal {
     let n = i16::from_be_bytes([b[0], b[1]]) as usize;
@@ -193,6 +193,32 @@ async fn main() {
                 if n < page { break; }
             }
             println!("pg array_agg pages of {page}: {:.1} ms ({total})", ms(t));
+        }
+        for page in [10_000i64, 50_000] {
+            for ordered in [true, false] {
+            let t = Instant::now();
+            let mut total = 0;
+            let mut from = 0i64;
+            let agg = if ordered { "string_agg(int8send(open_time_ms) || numeric_send(open) || numeric_send(high) || numeric_send(low) || numeric_send(close) || numeric_send(volume), ''::bytea ORDER BY open_time_ms)" } else { "string_agg(int8send(open_time_ms) || numeric_send(open) || numeric_send(high) || numeric_send(low) || numeric_send(close) || numeric_send(volume), ''::bytea)" };
+            loop {
+                let (n, bytes): (i64, Option<Vec<u8>>) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*), {agg} FROM (SELECT * FROM bars WHERE symbol = $1 AND interval = $2 AND open_time_ms >= $3 ORDER BY open_time_ms LIMIT $4) AS page"))).bind("BTC-PERP").bind("1m").bind(from).bind(page).fetch_one(&pool).await.unwrap();
+                if n == 0 { break; }
+                let b = bytes.unwrap();
+                let mut p = 0;
+                let mut last = 0;
+                let mut out = Vec::with_capacity(n as usize);
+                while p < b.len() {
+                    let t = i64::from_be_bytes(b[p..p + 8].try_into().unwrap()); p += 8;
+                    let mut d = [Decimal::ZERO; 5];
+                    for k in 0..5 { let nd = u16::from_be_bytes([b[p], b[p + 1]]) as usize; let len = 8 + 2 * nd; d[k] = numeric(&b[p..p + len]); p += len; }
+                    out.push((t, d)); last = t;
+                }
+                total += out.len();
+                from = last + 1;
+                if n < page { break; }
+            }
+            println!("pg bytea string_agg pages of {page} ordered={ordered}: {:.1} ms ({total})", ms(t));
+            }
         }
         let t = Instant::now();
         let text: String = sqlx::query_scalar("SELECT string_agg(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';' ORDER BY open_time_ms) FROM bars WHERE symbol = $1 AND interval = $2").bind("BTC-PERP").bind("1m").fetch_one(&pool).await.unwrap();

@@ -376,10 +376,10 @@ impl EngineManager {
     fn slot_entry(&self, symbol: Symbol, desired: Desired) {
         let mut slots = self.lock();
         Self::entry(&mut slots, &self.settings, symbol).desired = desired;
-        if let Some(slot) = slots.get(&symbol) {
-            if desired == Desired::Stopped {
-                slot.stats.set_state(EngineState::Stopped);
-            }
+        if let Some(slot) = slots.get(&symbol)
+            && desired == Desired::Stopped
+        {
+            slot.stats.set_state(EngineState::Stopped);
         }
     }
 

@@ -38,7 +38,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
         };
         stats.heartbeat(shared.clock.now());
         let started = Instant::now();
-        journal(&shared, &ctx, "started", json!({}));
+        journal(&shared, &ctx, "started", &json!({}));
         let end = run_once(&shared, run_ctx, &run_stop, &stop).await;
         let reason = match end {
             RunEnd::Stopped => break,
@@ -51,7 +51,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
             .with_label_values(&[symbol.as_str()])
             .inc();
         tracing::error!(%symbol, %reason, "engine crashed");
-        journal(&shared, &ctx, "crashed", json!({ "reason": reason }));
+        journal(&shared, &ctx, "crashed", &json!({ "reason": reason }));
         if started.elapsed() >= policy.max_backoff.saturating_mul(2) {
             history.recovered();
         }
@@ -62,7 +62,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
                 &shared,
                 &ctx,
                 "gave_up",
-                json!({ "max_restarts": policy.max_restarts }),
+                &json!({ "max_restarts": policy.max_restarts }),
             );
             return;
         };
@@ -71,7 +71,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
             &shared,
             &ctx,
             "backing_off",
-            json!({ "wait_ms": duration_ms(wait) }),
+            &json!({ "wait_ms": duration_ms(wait) }),
         );
         tokio::select! {
             () = stop.cancelled() => break,
@@ -86,7 +86,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, ctx: EngineContext, stop: Can
             .inc();
     }
     stats.set_state(EngineState::Stopped);
-    journal(&shared, &ctx, "stopped", json!({}));
+    journal(&shared, &ctx, "stopped", &json!({}));
 }
 
 /// Runs the engine once, watching its heartbeat and error rate.
@@ -144,8 +144,8 @@ async fn run_once(
     }
 }
 
-fn journal(shared: &Shared, ctx: &EngineContext, event: &str, detail: serde_json::Value) {
-    if let Err(err) = ctx.journal.write(shared.clock.now(), event, &detail) {
+fn journal(shared: &Shared, ctx: &EngineContext, event: &str, detail: &serde_json::Value) {
+    if let Err(err) = ctx.journal.write(shared.clock.now(), event, detail) {
         tracing::warn!(symbol = %ctx.symbol, error = %err, "cannot write the engine journal");
     }
 }

@@ -226,7 +226,7 @@ mod tests {
         let mut book = Book::new(dec!(10000));
         let id = ClientOrderId::new("lb1").unwrap();
         book.reserve(
-            id.clone(),
+            id,
             btc,
             Side::Buy,
             Quantity::new(dec!(0.1)).unwrap(),

@@ -127,7 +127,7 @@ async fn on_bar(
                 ctx,
                 desk,
                 "bar_ignored",
-                json!({ "open_time": bar.open_time().as_i64(), "reason": ignored.as_str() }),
+                &json!({ "open_time": bar.open_time().as_i64(), "reason": ignored.as_str() }),
             );
         }
         StepOutcome::Stale { lag_ms } => {
@@ -137,7 +137,7 @@ async fn on_bar(
                 ctx,
                 desk,
                 "stale_data",
-                json!({ "open_time": bar.open_time().as_i64(), "lag_ms": lag_ms }),
+                &json!({ "open_time": bar.open_time().as_i64(), "lag_ms": lag_ms }),
             );
         }
         StepOutcome::NoSignal => ctx.stats.bar_processed(bar.open_time()),
@@ -188,7 +188,7 @@ async fn decide(
                     ctx,
                     desk,
                     "order",
-                    json!({ "client_order_id": approved.get().client_order_id().as_str(), "side": approved.get().side().to_string(), "quantity": approved.get().quantity().value().to_string() }),
+                    &json!({ "client_order_id": approved.get().client_order_id().as_str(), "side": approved.get().side().to_string(), "quantity": approved.get().quantity().value().to_string() }),
                 );
                 desk.execute(approved, arrived).await;
                 return;
@@ -203,7 +203,7 @@ async fn decide(
                     ctx,
                     desk,
                     "order_blocked",
-                    json!({ "client_order_id": order.client_order_id().as_str(), "reason": reason.as_str() }),
+                    &json!({ "client_order_id": order.client_order_id().as_str(), "reason": reason.as_str() }),
                 );
                 return;
             }
@@ -250,7 +250,7 @@ async fn record_signal(
         ctx,
         desk,
         "signal",
-        json!({ "signal_id": signal.id().to_string(), "side": signal.side().to_string(), "approved": approved, "reason": reason }),
+        &json!({ "signal_id": signal.id().to_string(), "side": signal.side().to_string(), "approved": approved, "reason": reason }),
     );
     let envelope = levibot_bus::Envelope::new(&wire, "backend", desk.clock.now());
     let decision = RiskDecision {
@@ -285,8 +285,8 @@ async fn record_signal(
     });
 }
 
-fn journal(ctx: &EngineContext, desk: &TradingDesk, event: &str, detail: serde_json::Value) {
-    if let Err(err) = ctx.journal.write(desk.clock.now(), event, &detail) {
+fn journal(ctx: &EngineContext, desk: &TradingDesk, event: &str, detail: &serde_json::Value) {
+    if let Err(err) = ctx.journal.write(desk.clock.now(), event, detail) {
         tracing::warn!(symbol = %ctx.symbol, error = %err, "cannot write the engine journal");
     }
 }
