@@ -29,6 +29,11 @@ use levibot_tests::Sandbox;
 
 const BARS: usize = 3_000;
 
+fn ftx_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv")
+}
+
 fn everything() -> Option<TimeRange> {
     Some(TimeRange {
         from_ms: 0,
@@ -49,8 +54,7 @@ async fn trading_fleet_with(
     trading: Option<SimTradingConfig>,
     extra: &[(&str, &str)],
 ) -> (Sandbox, SimServer) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv");
+    let path = ftx_path();
     let symbol = Symbol::new("BTCUSDT").unwrap();
     let metrics = ExchangeMetrics::new(&Registry::new()).unwrap();
     let replay = CsvReplay::load(&path, symbol, Interval::M1, &metrics)
@@ -181,6 +185,40 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
             .all(|d| d.approved || !d.reason.is_empty()),
         "a refusal without a reason"
     );
+    // Redelivery: the same bars published again (new envelopes) make no new order.
+    let bus = levibot_bus::Bus::open(&sandbox.config().bus, "redeliver", &Registry::new())
+        .await
+        .unwrap();
+    let replay = CsvReplay::load(
+        &ftx_path(),
+        Symbol::new("BTCUSDT").unwrap(),
+        Interval::M1,
+        &ExchangeMetrics::new(&Registry::new()).unwrap(),
+    )
+    .await
+    .unwrap();
+    for bar in replay.bars().iter().take(BARS) {
+        let envelope = levibot_bus::Envelope::new(&v1::Bar::from(bar), "test", bar.close_time());
+        levibot_bus::EventBus::publish(&bus, levibot_bus::Topic::MdBar, &envelope)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let again = store
+        .query_orders(QueryOrdersRequest {
+            symbol: "BTCUSDT".into(),
+            range: everything(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(
+        again.len(),
+        orders.len(),
+        "redelivered bars made new orders"
+    );
+    bus.close().await;
     let refused = decisions.values().filter(|d| !d.approved).count();
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for decision in decisions.values().filter(|d| !d.approved) {
