@@ -248,3 +248,24 @@ async fn a_broken_registry_is_refused_rather_than_guessed() {
     assert!(matches!(err, EngineError::Registry(_)), "{err}");
     assert_eq!(runner.runs.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn stopping_an_engine_that_never_ran_is_refused_and_leaves_the_registry_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let (manager, _runner) = manager(Behaviour::Healthy, dir.path(), &shutdown);
+    assert_eq!(
+        manager.stop(btc()).await.unwrap_err(),
+        EngineError::NotFound(btc())
+    );
+    assert!(
+        !dir.path().join("engines.json").exists(),
+        "the registry was written"
+    );
+    // so a restarted backend still starts every configured engine
+    let mut resumed = manager.resume().await.unwrap();
+    resumed.sort();
+    assert_eq!(resumed, vec![btc(), eth()]);
+    shutdown.cancel();
+    manager.join().await;
+}

@@ -65,11 +65,70 @@ async fn main() {
     let sqlite = TradeStore::connect(&format!("sqlite://{}/p.db", dir.path().display()))
         .await
         .unwrap();
+    let spool = sqlx::sqlite::SqlitePoolOptions::new().connect(&format!("sqlite://{}/p.db", dir.path().display())).await.unwrap();
     import_csv(&sqlite, &file, sym, Interval::M1, |_, _| {})
         .await
         .unwrap();
     for round in 0..3 {
         println!("--- round {round}");
+        for page in [10_000i64, 50_000] {
+            let t = Instant::now();
+            let mut q = 0.0; let mut total = 0; let mut bytes = 0;
+            let mut from = 0i64;
+            let mut parse_ms = 0.0;
+            loop {
+                let tq = Instant::now();
+                let (n, text): (i64, Option<String>) = sqlx::query_as("SELECT count(*), group_concat(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';' ORDER BY open_time_ms) FROM (SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? AND open_time_ms >= ? ORDER BY open_time_ms LIMIT ?)").bind("BTC-PERP").bind("1m").bind(from).bind(page).fetch_one(&spool).await.unwrap();
+                q += ms(tq);
+                let Some(text) = text else { break };
+                bytes += text.len();
+                let tp = Instant::now();
+                let mut last = 0;
+                let mut out = Vec::with_capacity(n as usize);
+                for rec in text.split(';') {
+                    let mut f = rec.split(',');
+                    let t: i64 = f.next().unwrap().parse().unwrap();
+                    let d: [Decimal; 5] = [f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap()];
+                    let _bar = Bar::new(sym, Interval::M1, TimestampMs::new(t), Price::new(d[0]).unwrap(), Price::new(d[1]).unwrap(), Price::new(d[2]).unwrap(), Price::new(d[3]).unwrap(), Quantity::new(d[4]).unwrap()).unwrap();
+                    out.push(_bar); last = t;
+                }
+                parse_ms += ms(tp);
+                total += out.len();
+                from = last + 1;
+                if n < page { break; }
+            }
+            println!("sqlite group_concat pages of {page}: {:.1} ms total, {q:.1} ms in queries, {parse_ms:.1} ms parse+Bar ({total}, {bytes} bytes)", ms(t));
+        }
+        let v: String = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&spool).await.unwrap();
+        println!("sqlite version {v}");
+        for (label, expr) in [
+            ("|| ordered", "group_concat(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';' ORDER BY open_time_ms)"),
+            ("|| unordered", "group_concat(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume, ';')"),
+            ("concat_ws unordered", "group_concat(concat_ws(',', open_time_ms, open, high, low, close, volume), ';')"),
+            ("concat_ws ordered", "group_concat(concat_ws(',', open_time_ms, open, high, low, close, volume), ';' ORDER BY open_time_ms)"),
+        ] {
+            for page in [10_000i64, 50_000] {
+                let t = Instant::now();
+                let mut from = 0i64; let mut total = 0;
+                loop {
+                    let (n, text): (i64, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*), {expr} FROM (SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? AND open_time_ms >= ? ORDER BY open_time_ms LIMIT ?)"))).bind("BTC-PERP").bind("1m").bind(from).bind(page).fetch_one(&spool).await.unwrap();
+                    let Some(text) = text else { break };
+                    let last: i64 = text.rsplit(';').next().unwrap().split(',').next().unwrap().parse().unwrap();
+                    total += n; from = last + 1;
+                    if n < page { break; }
+                }
+                println!("sqlite {label} pages of {page}: {:.1} ms ({total})", ms(t));
+            }
+        }
+        let t = Instant::now();
+        let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as("SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? ORDER BY open_time_ms").bind("BTC-PERP").bind("1m").fetch_all(&spool).await.unwrap();
+        println!("sqlite plain rows fetch_all: {:.1} ms ({})", ms(t), rows.len());
+        let t = Instant::now();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM (SELECT open_time_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? ORDER BY open_time_ms)").bind("BTC-PERP").bind("1m").fetch_one(&spool).await.unwrap();
+        println!("sqlite scan count only: {:.1} ms ({n})", ms(t));
+        let t = Instant::now();
+        let n: i64 = sqlx::query_scalar("SELECT sum(length(open_time_ms || ',' || open || ',' || high || ',' || low || ',' || close || ',' || volume)) FROM bars WHERE symbol = ? AND interval = ?").bind("BTC-PERP").bind("1m").fetch_one(&spool).await.unwrap();
+        println!("sqlite scan + concat, no group: {:.1} ms ({n})", ms(t));
         let t = Instant::now();
         let bars: Vec<Bar> = store
             .query_bars(

@@ -225,12 +225,7 @@ mod tests {
         let btc = Symbol::new("BTCUSDT").unwrap();
         let mut book = Book::new(dec!(10000));
         let id = ClientOrderId::new("lb1").unwrap();
-        book.reserve(
-            id,
-            btc,
-            Side::Buy,
-            Quantity::new(dec!(0.1)).unwrap(),
-        );
+        book.reserve(id, btc, Side::Buy, Quantity::new(dec!(0.1)).unwrap());
         book.mark(btc, dec!(40000), TimestampMs::new(1));
         // reserved: 0.1 BTC at 40000 = 4000 of cash
         assert_eq!(book.view().cash, dec!(6000));
