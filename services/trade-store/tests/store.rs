@@ -7,7 +7,7 @@
 #[macro_use]
 mod support;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use levibot_core::{
     ClientOrderId, Fill, FillId, FillParts, Interval, Money, OrderRequest, OrderType, Price,
     Quantity, Side, SignalId, TimeInForce, TimestampMs,
@@ -207,6 +207,16 @@ async fn large_series_page_through_in_order(store: &TradeStore) {
     let got = all_bars(store, "BTCUSDT", Interval::M1).await;
     assert_eq!(got.len(), n);
     assert_eq!(got, bars);
+    // a reader that stops after the first page (the next one is being read ahead) leaves the
+    // store as usable as before
+    let first: Vec<_> = store
+        .query_bars(sym("BTCUSDT"), Interval::M1, ALL_TIME.0, ALL_TIME.1)
+        .take(BAR_PAGE_SIZE + 1)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(first, bars[..=BAR_PAGE_SIZE]);
+    assert_eq!(all_bars(store, "BTCUSDT", Interval::M1).await.len(), n);
 }
 
 async fn concurrent_writers_of_the_same_bars_agree(store: &TradeStore) {

@@ -328,6 +328,9 @@ impl EngineManager {
         symbol: Symbol,
         persist: bool,
     ) -> Result<EngineStatus, EngineError> {
+        if !self.lock().contains_key(&symbol) {
+            return Err(EngineError::NotFound(symbol));
+        }
         if persist {
             self.persist_with(symbol, Desired::Stopped)?;
         }
