@@ -6,6 +6,10 @@
 //!   trade-store over gRPC first) and accepted by the paper exchange. The latency is read from
 //!   the backend's `executor_order_latency_seconds` histogram (bar taken off the bus → order
 //!   acknowledged), plus the bus's own publish→deliver latency from `make bench`'s bus lines.
+//! - `market_data.source_to_bus`: the simulator replays FTX 1m klines over Binance's combined
+//!   WebSocket stream; the backend's feeder times each closed bar from leaving the source (after
+//!   gap backfill) to its `md.bar` publish being acknowledged by Redis
+//!   (`feeder_source_to_bus_seconds`).
 //! - `trading.rss_500_engines`: the resident memory of this process (the whole fleet, the
 //!   backend included) with 500 running engines, after they have each stepped bars.
 
@@ -206,6 +210,44 @@ async fn rss_500_engines() {
     sandbox.shutdown().await.unwrap();
 }
 
+async fn source_to_bus() {
+    use levibot_exchange::sim::{SimConfig, SimData, SimPace, SimServer};
+    let mut data = SimData::new();
+    data.add_bars(ftx_bars(3_000));
+    let config = SimConfig {
+        pace: SimPace::Every(Duration::from_millis(1)),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = SimServer::start(listener, data, config).unwrap();
+    let (ws, rest) = (sim.ws_base_url(), sim.rest_base_url());
+    let sandbox = Sandbox::start_with(&[
+        ("market_data.enabled", "true"),
+        ("market_data.ws_url", &ws),
+        ("market_data.rest_url", &rest),
+        ("risk.symbols", "BTCUSDT"),
+    ])
+    .await;
+    let name = "levibot_feeder_source_to_bus_seconds";
+    let started = Instant::now();
+    let mut count = 0.0;
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let metrics = scrape_metrics(sandbox.metrics_addr(ServiceName::Backend)).await;
+        count = levibot_tests::sample(&metrics, &format!("{name}_count")).unwrap_or(0.0);
+        if count >= 2_990.0 {
+            break;
+        }
+    }
+    let metrics = scrape_metrics(sandbox.metrics_addr(ServiceName::Backend)).await;
+    let p50 = histogram_quantile(&metrics, name, 0.50).unwrap_or(f64::NAN) * 1e3;
+    let p99 = histogram_quantile(&metrics, name, 0.99).unwrap_or(f64::NAN) * 1e3;
+    println!(
+        "bench market_data.source_to_bus: {count} bars (1 per ms over the WebSocket); source->bus (Redis) p50 <= {p50} ms, p99 <= {p99} ms (histogram bucket bounds)"
+    );
+    sandbox.shutdown().await.unwrap();
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -213,6 +255,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        source_to_bus().await;
         bar_to_order().await;
         rss_500_engines().await;
     });

@@ -71,8 +71,12 @@ pub async fn serve_with(
         let settings = feeder_settings(&config).map_err(startup)?;
         let (feeder_bus, feeder_stop, metrics) =
             (bus.clone(), stop.clone(), exchange_metrics.clone());
+        let source_to_bus = feeder::source_to_bus_histogram(host.registry())
+            .map_err(|e| startup(format!("cannot register metrics: {e}")))?;
         tasks.spawn(async move {
-            if let Err(err) = feeder::run(settings, feeder_bus, metrics, feeder_stop).await {
+            if let Err(err) =
+                feeder::run(settings, feeder_bus, metrics, source_to_bus, feeder_stop).await
+            {
                 tracing::error!(error = %err, "market-data feeder failed");
             }
         });
