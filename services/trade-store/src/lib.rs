@@ -1,12 +1,14 @@
-//! Trade-store service: the one owner of the database (bars, orders, fills, signals, equity,
-//! model registry, audit log).
+//! Trade-store service: the one owner of the database (bars, orders, fills, signals with their
+//! risk decisions, equity, model registry, API keys, audit log).
 //!
 //! [`TradeStore`] is one API over PostgreSQL (production) and SQLite (the embedded default),
 //! chosen by `store.database_url`; the migrations under `migrations/` are applied at start, and
 //! on PostgreSQL `bars` becomes a TimescaleDB hypertable when the extension is available.
 //! Money stays `rust_decimal` end to end (NUMERIC, or the canonical decimal string in SQLite).
 //! [`serve`] answers `levibot.v1.TradeStoreService` over it, [`import::import_csv`] loads kline
-//! CSV files (ours and Binance's), and [`testing`] isolates tests in their own schema.
+//! CSV files (ours and Binance's), and [`testing`] isolates tests in their own schema. API keys
+//! are stored as the SHA-256 of their plaintext only; creating and revoking one is audited in
+//! the same transaction.
 
 /// The gRPC API.
 pub mod api;

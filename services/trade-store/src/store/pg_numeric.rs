@@ -134,7 +134,9 @@ mod tests {
         assert_eq!(decode_numeric(&bytes).unwrap().to_string(), "46216.10");
         // 0.00 has no digits at all
         assert_eq!(
-            decode_numeric(&[0, 0, 0, 0, 0, 0, 0, 2]).unwrap().to_string(),
+            decode_numeric(&[0, 0, 0, 0, 0, 0, 0, 2])
+                .unwrap()
+                .to_string(),
             "0.00"
         );
     }

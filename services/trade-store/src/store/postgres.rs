@@ -20,8 +20,8 @@ use super::{
     AuditEntry, EquitySnapshot, FillsReport, KeySha256, OrderRecord, SignalRecord, StoreError,
     UpsertReport,
     codec::{
-        ApiKeyRow, AuditRow, BarColumns, EquityRow, FillColumns, FillRow, KeyInsert,
-        NewApiKeyRow, OrderColumns, OrderRow, SignalRow, bar_from_decimals, decision_columns,
+        ApiKeyRow, AuditRow, BarColumns, EquityRow, FillColumns, FillRow, KeyInsert, NewApiKeyRow,
+        OrderColumns, OrderRow, SignalRow, bar_from_decimals, decision_columns,
     },
     pg_binary_copy,
     pg_numeric::ExactNumeric,
