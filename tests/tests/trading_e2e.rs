@@ -219,6 +219,33 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
         "redelivered bars made new orders"
     );
     bus.close().await;
+    // The backend's gRPC API reports the same engines and refusals; it refuses mutations.
+    let mut backend = levibot_proto::v1::backend_service_client::BackendServiceClient::new(
+        sandbox.channel(ServiceName::Backend).await,
+    );
+    let engines = backend
+        .list_engines(v1::ListEnginesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .engines;
+    assert_eq!(engines.len(), 1);
+    assert_eq!(engines[0].state, v1::EngineState::Running as i32);
+    assert!(engines[0].bars_processed > 100, "{engines:?}");
+    let risk = backend
+        .get_risk_status(v1::GetRiskStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(risk.rejections.iter().any(|r| r.count > 0), "{risk:?}");
+    let refused_rpc = backend
+        .start_engine(v1::EngineRequest {
+            symbol: "BTCUSDT".into(),
+            actor: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused_rpc.code(), tonic::Code::PermissionDenied);
     let refused = decisions.values().filter(|d| !d.approved).count();
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for decision in decisions.values().filter(|d| !d.approved) {

@@ -1,29 +1,52 @@
+//! The `levibot.v1.BackendService` gRPC API: engine status, risk status and orders for other
+//! services and tools. Mutations (start/stop/restart, trading on/off) go through the REST
+//! gateway, which authenticates, role-checks and audits them; over gRPC they are refused.
+
 use std::sync::Arc;
 
-use levibot_config::Config;
 use levibot_proto::v1::{self, backend_service_server::BackendService};
-use levibot_server::status::not_available_yet;
 use tonic::{Request, Response, Status};
 
-/// What the RPCs below wait for.
-const ARRIVES_WITH: &str = "the trading core (engines, risk manager, executor)";
+use crate::engines::EngineManager;
+use crate::gateway::RiskReporter;
 
-/// The `levibot.v1.BackendService` implementation.
-#[derive(Debug, Clone)]
+/// The gRPC API over the running engines and risk manager.
+#[derive(Clone)]
 pub struct BackendApi {
-    config: Arc<Config>,
+    engines: EngineManager,
+    risk: Arc<dyn RiskReporter>,
+    store: v1::trade_store_service_client::TradeStoreServiceClient<
+        levibot_telemetry::InjectTraceContext<tonic::transport::Channel>,
+    >,
+}
+
+impl std::fmt::Debug for BackendApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendApi").finish_non_exhaustive()
+    }
 }
 
 impl BackendApi {
-    /// The API over `config`.
-    pub fn new(config: Arc<Config>) -> Self {
-        Self { config }
+    /// The API over `engines`, `risk` and the trade-store.
+    pub fn new(
+        engines: EngineManager,
+        risk: Arc<dyn RiskReporter>,
+        store: v1::trade_store_service_client::TradeStoreServiceClient<
+            levibot_telemetry::InjectTraceContext<tonic::transport::Channel>,
+        >,
+    ) -> Self {
+        Self {
+            engines,
+            risk,
+            store,
+        }
     }
+}
 
-    /// The configuration the service runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
+fn mutation_refused(rpc: &str) -> Status {
+    Status::permission_denied(format!(
+        "{rpc} changes trading state: use the REST gateway (POST /engines/..., /trading/...), which authenticates, role-checks and audits the call"
+    ))
 }
 
 #[tonic::async_trait]
@@ -32,90 +55,89 @@ impl BackendService for BackendApi {
         &self,
         _request: Request<v1::ListEnginesRequest>,
     ) -> Result<Response<v1::ListEnginesResponse>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/ListEngines",
-            ARRIVES_WITH,
-        ))
+        Ok(Response::new(v1::ListEnginesResponse {
+            engines: self
+                .engines
+                .statuses()
+                .iter()
+                .map(|s| s.to_proto())
+                .collect(),
+        }))
     }
 
     async fn start_engine(
         &self,
         _request: Request<v1::EngineRequest>,
     ) -> Result<Response<v1::EngineStatus>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/StartEngine",
-            ARRIVES_WITH,
-        ))
+        Err(mutation_refused("StartEngine"))
     }
 
     async fn stop_engine(
         &self,
         _request: Request<v1::EngineRequest>,
     ) -> Result<Response<v1::EngineStatus>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/StopEngine",
-            ARRIVES_WITH,
-        ))
+        Err(mutation_refused("StopEngine"))
     }
 
     async fn restart_engine(
         &self,
         _request: Request<v1::EngineRequest>,
     ) -> Result<Response<v1::EngineStatus>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/RestartEngine",
-            ARRIVES_WITH,
-        ))
+        Err(mutation_refused("RestartEngine"))
     }
 
     async fn get_risk_status(
         &self,
         _request: Request<v1::GetRiskStatusRequest>,
     ) -> Result<Response<v1::RiskStatus>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/GetRiskStatus",
-            ARRIVES_WITH,
-        ))
+        let report = self.risk.report();
+        let ess_state = match report.ess_state.as_str() {
+            "armed" | "not_served_yet" => v1::EssState::Armed,
+            "tripped" => v1::EssState::Tripped,
+            "resetting" => v1::EssState::Resetting,
+            _ => v1::EssState::Unspecified,
+        };
+        Ok(Response::new(v1::RiskStatus {
+            trading_enabled: report.gates.trading_enabled && !report.gates.kill_switch,
+            ess_state: ess_state as i32,
+            open_positions: report.open_positions,
+            max_positions: report.max_positions,
+            exposure_usd: report.exposure_usd,
+            daily_pnl_usd: report.daily_pnl_usd,
+            daily_loss_limit_usd: report.daily_loss_limit_usd,
+            rejections: report
+                .rejections
+                .into_iter()
+                .map(|(reason, count)| v1::RiskRejectionCount { reason, count })
+                .collect(),
+            policy_version: report.policy_version,
+        }))
     }
 
     async fn set_trading_enabled(
         &self,
         _request: Request<v1::SetTradingEnabledRequest>,
     ) -> Result<Response<v1::RiskStatus>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/SetTradingEnabled",
-            ARRIVES_WITH,
-        ))
+        Err(mutation_refused("SetTradingEnabled"))
     }
 
     async fn list_orders(
         &self,
-        _request: Request<v1::ListOrdersRequest>,
+        request: Request<v1::ListOrdersRequest>,
     ) -> Result<Response<v1::ListOrdersResponse>, Status> {
-        Err(not_available_yet(
-            "levibot.v1.BackendService/ListOrders",
-            ARRIVES_WITH,
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn rpcs_that_have_not_landed_say_so_instead_of_answering_empty() {
-        let api = BackendApi::new(Arc::new(Config::default()));
-        let status = api
-            .list_engines(Request::new(v1::ListEnginesRequest::default()))
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(status.code(), tonic::Code::Unimplemented);
-        assert!(
-            status.message().contains("ListEngines"),
-            "{}",
-            status.message()
-        );
+        let request = request.into_inner();
+        let mut store = self.store.clone();
+        let mut orders = store
+            .query_orders(v1::QueryOrdersRequest {
+                symbol: request.symbol,
+                range: request.range,
+            })
+            .await?
+            .into_inner()
+            .orders;
+        if request.limit > 0 {
+            orders.truncate(request.limit as usize);
+        }
+        Ok(Response::new(v1::ListOrdersResponse { orders }))
     }
 }

@@ -119,7 +119,11 @@ pub async fn serve_with(
     });
     let served = host
         .serve(
-            BackendServiceServer::new(BackendApi::new(Arc::clone(&config))),
+            BackendServiceServer::new(BackendApi::new(
+                trading.engines.clone(),
+                Arc::clone(&trading.gateway.risk),
+                trading.gateway.store.clone(),
+            )),
             listeners,
             shutdown,
         )
