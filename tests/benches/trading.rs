@@ -175,6 +175,15 @@ async fn bar_to_order() {
     let count = levibot_tests::sample(&metrics, &format!("{name}_count")).unwrap_or(0.0);
     let p50 = histogram_quantile(&metrics, name, 0.50).unwrap_or(f64::NAN) * 1e3;
     let p99 = histogram_quantile(&metrics, name, 0.99).unwrap_or(f64::NAN) * 1e3;
+    let record_p50 = histogram_quantile(&metrics, "levibot_executor_record_order_seconds", 0.50)
+        .unwrap_or(f64::NAN)
+        * 1e3;
+    let record_p99 = histogram_quantile(&metrics, "levibot_executor_record_order_seconds", 0.99)
+        .unwrap_or(f64::NAN)
+        * 1e3;
+    println!(
+        "bench trading.bar_to_order.record_order: RecordOrder to the trade-store before sending p50 <= {record_p50} ms, p99 <= {record_p99} ms"
+    );
     println!(
         "bench trading.bar_to_order: 50 symbols x {} bars in {:.1} s, {count} orders accepted by the paper exchange; latency bus->engine->risk->executor->exchange p50 <= {p50} ms, p99 <= {p99} ms (histogram bucket bounds)",
         rounds,

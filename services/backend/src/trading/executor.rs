@@ -51,7 +51,12 @@ impl TradingDesk {
         let order = approved.get().clone();
         let id = order.client_order_id().clone();
         // Recorded before sending: a restarted backend finds it and queries instead of sending.
-        let created = match self.record(&order, &self.pending_state()).await {
+        let recording = std::time::Instant::now();
+        let recorded = self.record(&order, &self.pending_state()).await;
+        self.metrics
+            .record_order
+            .observe(recording.elapsed().as_secs_f64());
+        let created = match recorded {
             Ok(created) => created,
             Err(err) => {
                 tracing::error!(client_order_id = %id, error = %err, "cannot record the order; not sending it");

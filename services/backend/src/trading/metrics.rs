@@ -25,6 +25,8 @@ pub struct TradingMetrics {
     pub breaker_state: IntGauge,
     /// Predictions not available, by reason.
     pub predictions_missing: IntCounterVec,
+    /// Recording an order in the trade-store before sending it, seconds.
+    pub record_order: Histogram,
 }
 
 impl TradingMetrics {
@@ -75,6 +77,17 @@ impl TradingMetrics {
             ),
             &["reason"],
         )?;
+        let record_order = Histogram::with_opts(
+            HistogramOpts::new(
+                "executor_record_order_seconds",
+                "Recording an order in the trade-store before it is sent",
+            )
+            .buckets(vec![
+                0.0002, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25,
+            ]),
+        )?;
+        registry.register(Box::new(record_order.clone()))?;
         registry.register(Box::new(steps.clone()))?;
         registry.register(Box::new(signals.clone()))?;
         registry.register(Box::new(rejections.clone()))?;
@@ -94,6 +107,7 @@ impl TradingMetrics {
             order_latency,
             breaker_state,
             predictions_missing,
+            record_order,
         })
     }
 }
