@@ -329,10 +329,8 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 /// `ms` as `YYYY-MM-DD HH:MM` (UTC).
 pub(crate) fn format_utc(ms: TimestampMs) -> String {
-    let ms = ms.as_i64();
-    let days = ms.div_euclid(MS_PER_DAY);
-    let minutes = ms.rem_euclid(MS_PER_DAY) / MS_PER_MINUTE;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = ms.utc_date();
+    let minutes = ms.as_i64().rem_euclid(MS_PER_DAY) / MS_PER_MINUTE;
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}",
         minutes / 60,
@@ -402,20 +400,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// The date of a number of days since 1970-01-01 (inverse of [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
 
 #[cfg(test)]
 mod tests {

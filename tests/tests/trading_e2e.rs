@@ -34,6 +34,36 @@ fn ftx_path() -> std::path::PathBuf {
         .join("../data/klines/ftx_btc-perp_1m_20211231-20220201.csv")
 }
 
+type Store = TradeStoreServiceClient<levibot_tests::TracedChannel>;
+
+/// Every stored BTCUSDT order.
+async fn btc_orders(store: &Store) -> Vec<v1::Order> {
+    let mut store = store.clone();
+    store
+        .query_orders(QueryOrdersRequest {
+            symbol: "BTCUSDT".into(),
+            range: everything(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .orders
+}
+
+/// Every stored BTCUSDT fill.
+async fn btc_fills(store: &Store) -> Vec<v1::Fill> {
+    let mut store = store.clone();
+    store
+        .query_fills(QueryFillsRequest {
+            symbol: "BTCUSDT".into(),
+            range: everything(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .fills
+}
+
 fn everything() -> Option<TimeRange> {
     Some(TimeRange {
         from_ms: 0,
@@ -100,24 +130,8 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
     let mut steady = 0;
     while started.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        orders = store
-            .query_orders(QueryOrdersRequest {
-                symbol: "BTCUSDT".into(),
-                range: everything(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .orders;
-        fills = store
-            .query_fills(QueryFillsRequest {
-                symbol: "BTCUSDT".into(),
-                range: everything(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .fills;
+        orders = btc_orders(&store).await;
+        fills = btc_fills(&store).await;
         if fills.len() == last_fills && !fills.is_empty() {
             steady += 1;
             if steady >= 3 {
@@ -204,15 +218,7 @@ async fn replayed_ftx_bars_trade_on_paper_and_every_order_has_an_approved_signal
             .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let again = store
-        .query_orders(QueryOrdersRequest {
-            symbol: "BTCUSDT".into(),
-            range: everything(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .orders;
+    let again = btc_orders(&store).await;
     assert_eq!(
         again.len(),
         orders.len(),
@@ -308,23 +314,9 @@ async fn the_kill_switch_stops_new_orders_within_one_bar() {
         })
         .await
         .unwrap();
-    let orders = |store: &mut TradeStoreServiceClient<_>| {
-        let mut store = store.clone();
-        async move {
-            store
-                .query_orders(QueryOrdersRequest {
-                    symbol: "BTCUSDT".into(),
-                    range: everything(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .orders
-        }
-    };
     // Let it trade a little, then pull the switch.
     let started = Instant::now();
-    while orders(&mut store).await.len() < 2 {
+    while btc_orders(&store).await.len() < 2 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "no orders before the kill switch"
@@ -348,7 +340,7 @@ async fn the_kill_switch_stops_new_orders_within_one_bar() {
     .unwrap();
     // Bars keep flowing (signals keep coming) for a few more seconds.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let after: Vec<_> = orders(&mut store)
+    let after: Vec<_> = btc_orders(&store)
         .await
         .into_iter()
         .filter(|o| o.request.as_ref().unwrap().created_ms > killed_at + 5)
@@ -396,20 +388,12 @@ async fn lost_and_unknown_order_answers_are_queried_never_sent_twice_on_binance(
     control.fail_next_orders(1, SimFault::ResponseLost);
     control.fail_next_orders(1, SimFault::ExecutionUnknown);
     control.fail_next_orders(1, SimFault::ServerError);
-    let mut store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
+    let store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
     let started = Instant::now();
     let mut orders = Vec::new();
     while started.elapsed() < Duration::from_secs(90) {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        orders = store
-            .query_orders(QueryOrdersRequest {
-                symbol: "BTCUSDT".into(),
-                range: everything(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .orders;
+        orders = btc_orders(&store).await;
         let settled = orders
             .iter()
             .filter(|o| o.status == v1::OrderStatus::Filled as i32)
