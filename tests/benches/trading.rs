@@ -234,21 +234,19 @@ async fn source_to_bus() {
     // on this path.
     let buffer = tempfile::tempdir().unwrap();
     let prefix = format!("bench-{}:", std::process::id());
-    let config = levibot_config::ConfigLoader::new()
-        .set("bus.redis_url", &levibot_tests::test_redis_url())
-        .set("bus.key_prefix", &prefix)
-        .set("bus.buffer_dir", &buffer.path().display().to_string())
-        .set(
-            "trading.state_dir",
-            &buffer.path().join("backend").display().to_string(),
-        )
-        .set("telemetry.log_filter", "error")
-        .set("market_data.enabled", "true")
-        .set("market_data.ws_url", &ws)
-        .set("market_data.rest_url", &rest)
-        .set("risk.symbols", "BTCUSDT")
-        .load()
-        .unwrap();
+    let config = levibot_tests::test_config_with(
+        // the backend alone never opens the store
+        "sqlite://unused.db",
+        &prefix,
+        buffer.path(),
+        &[
+            ("telemetry.log_filter", "error"),
+            ("market_data.enabled", "true"),
+            ("market_data.ws_url", &ws),
+            ("market_data.rest_url", &rest),
+            ("risk.symbols", "BTCUSDT"),
+        ],
+    );
     let listeners = levibot_server::ServiceListeners::ephemeral().await.unwrap();
     let metrics_addr = listeners.metrics_addr().unwrap();
     let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

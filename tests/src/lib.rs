@@ -33,17 +33,32 @@ pub fn test_database_url() -> String {
 /// A config pointing at the test Redis (under `key_prefix`, buffering in `buffer_dir`) and at
 /// `database_url`, otherwise the embedded defaults.
 pub fn test_config(database_url: &str, key_prefix: &str, buffer_dir: &std::path::Path) -> Config {
-    ConfigLoader::new()
+    test_config_with(database_url, key_prefix, buffer_dir, &[])
+}
+
+/// [`test_config`] with `settings` (`key`, `value`) over it.
+pub fn test_config_with(
+    database_url: &str,
+    key_prefix: &str,
+    buffer_dir: &std::path::Path,
+    settings: &[(&str, &str)],
+) -> Config {
+    let mut loader = ConfigLoader::new()
         .set("bus.redis_url", &test_redis_url())
         .set("bus.key_prefix", key_prefix)
         .set("bus.buffer_dir", &buffer_dir.display().to_string())
         .set("store.database_url", database_url)
         .set("telemetry.log_filter", "warn")
+        // every sandbox its own gateway port and backend state
         .set("gateway.listen", "127.0.0.1:0")
         .set(
             "trading.state_dir",
             &buffer_dir.join("backend").display().to_string(),
-        )
+        );
+    for (key, value) in settings {
+        loader = loader.set(key, value);
+    }
+    loader
         .load()
         .unwrap_or_else(|err| panic!("test config is invalid: {err}"))
 }
@@ -74,30 +89,7 @@ impl Sandbox {
             .unwrap_or_else(|err| panic!("cannot create a test schema: {err}"));
         let buffer = tempfile::tempdir().unwrap_or_else(|err| panic!("temp dir: {err}"));
         let prefix = format!("{}:", schema.name());
-        let mut config = test_config(schema.url(), &prefix, buffer.path());
-        if !settings.is_empty() {
-            let mut loader = ConfigLoader::new();
-            for (key, value) in [
-                ("bus.redis_url", test_redis_url()),
-                ("bus.key_prefix", prefix.clone()),
-                ("bus.buffer_dir", buffer.path().display().to_string()),
-                ("store.database_url", schema.url().to_owned()),
-                ("telemetry.log_filter", "warn".to_owned()),
-                ("gateway.listen", "127.0.0.1:0".to_owned()),
-                (
-                    "trading.state_dir",
-                    buffer.path().join("backend").display().to_string(),
-                ),
-            ] {
-                loader = loader.set(key, &value);
-            }
-            for (key, value) in settings {
-                loader = loader.set(key, value);
-            }
-            config = loader
-                .load()
-                .unwrap_or_else(|err| panic!("test config is invalid: {err}"));
-        }
+        let config = test_config_with(schema.url(), &prefix, buffer.path(), settings);
         let fleet = Fleet::start(config, Bind::Ephemeral)
             .await
             .unwrap_or_else(|err| panic!("sandbox did not start: {err}"));

@@ -93,7 +93,7 @@ pub async fn serve_with(
         trading
             .ess
             .clone()
-            .poll(trading.policy.clone(), wiring::ess_poll(), stop.clone()),
+            .poll(trading.policy.clone(), wiring::ESS_POLL, stop.clone()),
     );
     if config.trading.engines_enabled {
         tasks.spawn(trading::runner::route_bars(

@@ -33,7 +33,7 @@ use crate::trading::{
 /// An order still open this long after it was sent has its rest cancelled.
 const PARTIAL_FILL_DEADLINE_MS: i64 = 5 * 60_000;
 /// How often the ESS state is read from policy-store.
-const ESS_POLL: Duration = Duration::from_secs(1);
+pub(crate) const ESS_POLL: Duration = Duration::from_secs(1);
 
 /// The assembled runtime.
 pub(crate) struct Trading {
@@ -202,9 +202,4 @@ pub(crate) fn build(
         ess,
         policy,
     })
-}
-
-/// How often the ESS is polled.
-pub(crate) const fn ess_poll() -> Duration {
-    ESS_POLL
 }

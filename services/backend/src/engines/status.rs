@@ -154,14 +154,6 @@ impl EngineStats {
         self.bars_processed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Open time of the last processed bar, if any.
-    pub fn last_bar_open_time(&self) -> Option<TimestampMs> {
-        match self.last_bar_open_time.load(Ordering::Relaxed) {
-            0 => None,
-            ms => Some(TimestampMs::new(ms)),
-        }
-    }
-
     /// Records a signal.
     pub fn signal(&self) {
         self.signals.fetch_add(1, Ordering::Relaxed);

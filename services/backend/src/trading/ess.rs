@@ -35,24 +35,6 @@ impl EssWatch {
         }
     }
 
-    /// A watch fixed at `state` (tests, backtests).
-    #[must_use]
-    pub fn fixed(state: EssState) -> Self {
-        let watch = Self::new();
-        watch.set(Some(state));
-        watch
-    }
-
-    fn set(&self, state: Option<EssState>) {
-        let code = match state {
-            Some(EssState::Armed) => ARMED,
-            Some(EssState::Tripped) => TRIPPED,
-            Some(EssState::Resetting) => RESETTING,
-            None => UNKNOWN,
-        };
-        self.state.store(code, Ordering::Relaxed);
-    }
-
     /// `armed`, `tripped`, `resetting`, `unknown` or `not_served_yet`.
     #[must_use]
     pub fn describe(&self) -> &'static str {
