@@ -400,7 +400,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-
 #[cfg(test)]
 mod tests {
     use levibot_trade_store::{CsvFormat, RejectedLine};
