@@ -121,6 +121,13 @@ impl BackendService for BackendApi {
         Err(mutation_refused("SetTradingEnabled"))
     }
 
+    async fn get_exchange_account(
+        &self,
+        _request: Request<v1::GetExchangeAccountRequest>,
+    ) -> Result<Response<v1::ExchangeAccount>, Status> {
+        Err(Status::unimplemented("TODO: GetExchangeAccount"))
+    }
+
     async fn list_orders(
         &self,
         request: Request<v1::ListOrdersRequest>,

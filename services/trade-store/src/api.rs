@@ -470,4 +470,54 @@ impl TradeStoreService for TradeStoreApi {
             entries: entries.iter().map(|r| audit_to_wire(&r.entry)).collect(),
         }))
     }
+    async fn append_policy_version(
+        &self,
+        _request: Request<v1::AppendPolicyVersionRequest>,
+    ) -> Result<Response<v1::PolicyVersionRecord>, Status> {
+        Err(Status::unimplemented("TODO(helper): append_policy_version"))
+    }
+
+    async fn latest_policy_version(
+        &self,
+        _request: Request<v1::LatestPolicyVersionRequest>,
+    ) -> Result<Response<v1::PolicyVersionRecord>, Status> {
+        Err(Status::unimplemented("TODO(helper): latest_policy_version"))
+    }
+
+    async fn list_policy_versions(
+        &self,
+        _request: Request<v1::ListPolicyVersionsRequest>,
+    ) -> Result<Response<v1::ListPolicyVersionsResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): list_policy_versions"))
+    }
+
+    async fn append_ess_transition(
+        &self,
+        _request: Request<v1::AppendEssTransitionRequest>,
+    ) -> Result<Response<v1::AppendEssTransitionResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): append_ess_transition"))
+    }
+
+    async fn query_ess_transitions(
+        &self,
+        _request: Request<v1::QueryEssTransitionsRequest>,
+    ) -> Result<Response<v1::QueryEssTransitionsResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): query_ess_transitions"))
+    }
+
+    async fn record_equity_snapshots(
+        &self,
+        _request: Request<v1::RecordEquitySnapshotsRequest>,
+    ) -> Result<Response<v1::RecordEquitySnapshotsResponse>, Status> {
+        Err(Status::unimplemented(
+            "TODO(helper): record_equity_snapshots",
+        ))
+    }
+
+    async fn query_equity(
+        &self,
+        _request: Request<v1::QueryEquityRequest>,
+    ) -> Result<Response<v1::QueryEquityResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): query_equity"))
+    }
 }

@@ -43,8 +43,9 @@ pub mod validate;
 pub use error::{ConfigError, ParseNameError, Problem};
 pub use loader::{ConfigLoader, ENV_PREFIX};
 pub use model::{
-    BusConfig, Config, ExchangeConfig, ExchangeKind, GatewayConfig, LogFormat, MarketDataConfig,
-    ModelsConfig, RiskConfig, SignalSourceKind, StoreConfig, TelemetryConfig, TradingConfig,
+    BusConfig, Config, ExchangeConfig, ExchangeKind, GatewayConfig, HealthConfig, LogFormat,
+    MarketDataConfig, ModelsConfig, PortfolioConfig, RiskConfig, SignalSourceKind, StoreConfig,
+    TelemetryConfig, TradingConfig,
 };
 pub use profile::LaunchProfile;
 pub use secret::{Secret, redact_url};

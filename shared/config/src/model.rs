@@ -29,6 +29,10 @@ pub struct Config {
     pub market_data: MarketDataConfig,
     /// The backend's engines, executor and exchange.
     pub trading: TradingConfig,
+    /// The portfolio service: books, equity snapshots, reconciliation.
+    pub portfolio: PortfolioConfig,
+    /// The health-aggregator: polling, freshness limits, alerts.
+    pub health: HealthConfig,
     /// Logging and tracing.
     pub telemetry: TelemetryConfig,
     /// Exchange credentials.
@@ -410,6 +414,66 @@ impl Default for TradingConfig {
             restart_max_backoff_ms: 240_000,
             max_restarts_per_hour: 5,
             heartbeat_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The portfolio service: books, equity snapshots, reconciliation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortfolioConfig {
+    /// The asset cash is kept in (prices are quoted in it).
+    pub quote_asset: String,
+    /// Cash the books start from when no fill has been recorded yet (the paper exchange's
+    /// `trading.paper_cash_usd` should match it).
+    #[serde(with = "crate::decimal_serde")]
+    pub starting_cash_usd: Decimal,
+    /// Reconcile the books against the exchange's balances and open orders this often
+    /// (and once at start-up).
+    pub reconcile_interval_ms: u64,
+    /// Store an equity snapshot at most this often (a new bar's mark triggers it).
+    pub snapshot_interval_ms: u64,
+}
+
+impl Default for PortfolioConfig {
+    fn default() -> Self {
+        Self {
+            quote_asset: "USDT".to_owned(),
+            starting_cash_usd: Decimal::from(10_000),
+            reconcile_interval_ms: 60_000,
+            snapshot_interval_ms: 60_000,
+        }
+    }
+}
+
+/// The health-aggregator: polling, freshness limits, alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Check the fleet this often.
+    pub poll_interval_ms: u64,
+    /// Each check's timeout.
+    pub check_timeout_ms: u64,
+    /// A symbol whose newest bar closed longer ago than this has stale market data.
+    pub market_data_stale_after_ms: i64,
+    /// A champion model older than this is reported (DEGRADED).
+    pub model_max_age_hours: u64,
+    /// Alerts go to this webhook as Slack/Telegram-compatible JSON; unset = no alerts.
+    /// It usually carries a token, so it is a secret.
+    pub webhook_url: Option<Secret>,
+    /// The same alert (same status and reasons) is not sent again within this window.
+    pub alert_dedup_ms: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 10_000,
+            check_timeout_ms: 3_000,
+            market_data_stale_after_ms: 180_000,
+            model_max_age_hours: 48,
+            webhook_url: None,
+            alert_dedup_ms: 900_000,
         }
     }
 }

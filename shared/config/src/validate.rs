@@ -33,6 +33,7 @@ impl Config {
         self.check_urls(&mut problems);
         self.check_paths(&mut problems);
         self.check_trading(&mut problems);
+        self.check_portfolio_and_health(&mut problems);
         self.check_exchange(&mut problems);
         self.check_listeners(&mut problems);
         problems
@@ -127,6 +128,49 @@ impl Config {
                     &format!("services.{}.grpc_url", name.config_key()),
                     url,
                     "an http:// or https://",
+                ));
+            }
+        }
+    }
+
+    fn check_portfolio_and_health(&self, problems: &mut Vec<Problem>) {
+        let p = &self.portfolio;
+        if p.quote_asset.is_empty()
+            || !p
+                .quote_asset
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            problems.push(Problem::new(
+                "portfolio.quote_asset",
+                "must be an upper-case asset code such as USDT",
+            ));
+        }
+        positive(problems, "portfolio.starting_cash_usd", p.starting_cash_usd);
+        let h = &self.health;
+        for (key, value) in [
+            ("portfolio.reconcile_interval_ms", p.reconcile_interval_ms),
+            ("portfolio.snapshot_interval_ms", p.snapshot_interval_ms),
+            ("health.poll_interval_ms", h.poll_interval_ms),
+            ("health.check_timeout_ms", h.check_timeout_ms),
+            ("health.model_max_age_hours", h.model_max_age_hours),
+        ] {
+            if value == 0 {
+                problems.push(Problem::new(key, "must be greater than 0"));
+            }
+        }
+        if h.market_data_stale_after_ms <= 0 {
+            problems.push(Problem::new(
+                "health.market_data_stale_after_ms",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(url) = &h.webhook_url {
+            let url = url.expose();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(Problem::new(
+                    "health.webhook_url",
+                    "must be an http:// or https:// URL",
                 ));
             }
         }
