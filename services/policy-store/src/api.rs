@@ -95,6 +95,19 @@ impl PolicyStoreService for PolicyStoreApi {
             ARRIVES_WITH,
         ))
     }
+    async fn list_policy_history(
+        &self,
+        _request: Request<v1::ListPolicyHistoryRequest>,
+    ) -> Result<Response<v1::ListPolicyHistoryResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): list_policy_history"))
+    }
+
+    async fn list_ess_transitions(
+        &self,
+        _request: Request<v1::ListEssTransitionsRequest>,
+    ) -> Result<Response<v1::ListEssTransitionsResponse>, Status> {
+        Err(Status::unimplemented("TODO(helper): list_ess_transitions"))
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub fn policy_from_config(config: &Config, now_ms: i64) -> v1::RiskPolicy {
         ensemble_weights: Vec::new(),
         updated_ms: now_ms,
         updated_by: "config".to_owned(),
+        ..v1::RiskPolicy::default()
     }
 }
 

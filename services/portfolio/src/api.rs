@@ -67,6 +67,19 @@ impl PortfolioService for PortfolioApi {
             ARRIVES_WITH,
         ))
     }
+    async fn get_risk_metrics(
+        &self,
+        _request: Request<v1::GetRiskMetricsRequest>,
+    ) -> Result<Response<v1::RiskMetrics>, Status> {
+        Err(Status::unimplemented("TODO(helper): get_risk_metrics"))
+    }
+
+    async fn reconcile(
+        &self,
+        _request: Request<v1::ReconcileRequest>,
+    ) -> Result<Response<v1::ReconciliationReport>, Status> {
+        Err(Status::unimplemented("TODO(helper): reconcile"))
+    }
 }
 
 #[cfg(test)]
