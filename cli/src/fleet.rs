@@ -158,6 +158,43 @@ impl Fleet {
         }
     }
 
+    /// Stops one service, waits until it has let go of its ports, and starts it again on
+    /// the same addresses with the same configuration (a process restart, as Kubernetes
+    /// does after a crash). Services that stopped meanwhile are reported as errors.
+    pub async fn restart_service(&mut self, service: ServiceName) -> Result<(), FleetError> {
+        self.stop_service(service);
+        let mut others = Vec::new();
+        loop {
+            match self.tasks.join_next().await {
+                Some(Ok((stopped, _))) if stopped == service => break,
+                Some(Ok((stopped, result))) => others.push((
+                    stopped,
+                    result.map_or_else(|e| e.to_string(), |()| "stopped unexpectedly".to_owned()),
+                )),
+                Some(Err(err)) => others.push((service, format!("a service task died: {err}"))),
+                None => break,
+            }
+        }
+        if !others.is_empty() {
+            return Err(FleetError::Services(others));
+        }
+        let listeners = ServiceListeners::bind(self.config.services.endpoint(service)).await?;
+        let token = self.shutdown.child_token();
+        let (config, task_token) = (Arc::clone(&self.config), token.clone());
+        self.tasks.spawn(async move {
+            (
+                service,
+                serve_service(service, config, listeners, task_token).await,
+            )
+        });
+        for (name, slot) in &mut self.service_tokens {
+            if *name == service {
+                *slot = token.clone();
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until `until` is cancelled (a signal) or a service stops on its own, which is an
     /// error: a supervisor must not keep a fleet with a hole in it.
     pub async fn run_until(&mut self, until: CancellationToken) -> Result<(), FleetError> {

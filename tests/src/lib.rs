@@ -162,6 +162,14 @@ impl Sandbox {
         self.fleet.stop_service(service);
     }
 
+    /// Restarts one service on the same ports, as a process restart would.
+    pub async fn restart_service(&mut self, service: ServiceName) {
+        self.fleet
+            .restart_service(service)
+            .await
+            .unwrap_or_else(|err| panic!("cannot restart {}: {err}", service.as_str()));
+    }
+
     /// Stops everything, waits for every task, and drops the schema.
     pub async fn shutdown(self) -> Result<(), FleetError> {
         let stopped = self.fleet.shutdown().await;

@@ -413,3 +413,95 @@ async fn lost_and_unknown_order_answers_are_queried_never_sent_twice_on_binance(
     assert_eq!(posts, recorded + 1, "{posts} POSTs for {recorded} orders");
     sandbox.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_restarted_mid_order_finds_the_order_on_the_exchange_and_never_sends_it_again() {
+    let (key, secret) = ("e2e-api-key", "e2e-api-secret");
+    let mut paper = PaperConfig::default();
+    paper
+        .initial_balances
+        .insert("USDT".to_owned(), "100000".parse().unwrap());
+    let trading = SimTradingConfig {
+        credentials: Credentials::new(key, secret),
+        paper,
+    };
+    let (mut sandbox, sim) = trading_fleet_with(
+        Duration::from_millis(2),
+        "127.0.0.1:0",
+        Some(trading),
+        &[
+            ("trading.exchange", "binance"),
+            ("exchange.api_key", key),
+            ("exchange.api_secret", secret),
+        ],
+    )
+    .await;
+    let control = sim.control();
+    // The first order is executed by the exchange, but its answer is held until long after
+    // the backend is gone.
+    control.fail_next_orders(1, SimFault::StallAfterExecution(Duration::from_secs(120)));
+    let store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
+    let started = Instant::now();
+    let first = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no order was sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if control.stats().order_posts == 0 {
+            continue;
+        }
+        if let Some(order) = btc_orders(&store).await.into_iter().next() {
+            break order;
+        }
+    };
+    let id = first.request.as_ref().unwrap().client_order_id.clone();
+    assert_eq!(first.status, v1::OrderStatus::New as i32, "{first:?}");
+    // The backend dies with the answer in flight and comes back on the same ports.
+    sandbox.restart_service(ServiceName::Backend).await;
+    let started = Instant::now();
+    let recovered = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the restarted backend never resolved {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let orders = btc_orders(&store).await;
+        let order = orders
+            .iter()
+            .find(|o| o.request.as_ref().unwrap().client_order_id == id)
+            .unwrap()
+            .clone();
+        if order.status == v1::OrderStatus::Filled as i32 {
+            break order;
+        }
+    };
+    assert_eq!(recovered.filled_quantity, first.request.unwrap().quantity);
+    // its fills reached the store through the restarted backend
+    let started = Instant::now();
+    while !btc_fills(&store)
+        .await
+        .iter()
+        .any(|f| f.client_order_id == id)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no fill of {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the replay trade on, then count: one POST per recorded order, the stalled one
+    // included — it was asked about, never sent again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let orders = btc_orders(&store).await;
+    let posts = control.stats().order_posts;
+    assert_eq!(
+        posts,
+        u64::try_from(orders.len()).unwrap(),
+        "{posts} POSTs for {} orders",
+        orders.len()
+    );
+    let ids: BTreeSet<_> = orders
+        .iter()
+        .map(|o| o.request.as_ref().unwrap().client_order_id.clone())
+        .collect();
+    assert_eq!(ids.len(), orders.len(), "an order id appears twice");
+    sandbox.shutdown().await.unwrap();
+}

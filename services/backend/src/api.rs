@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+use levibot_core::{Clock, LiveClock};
+use levibot_exchange::spot::SpotExchange;
+use levibot_proto::convert::side_to_wire;
 use levibot_proto::v1::{self, backend_service_server::BackendService};
 use tonic::{Request, Response, Status};
 
@@ -18,6 +21,7 @@ pub struct BackendApi {
     store: v1::trade_store_service_client::TradeStoreServiceClient<
         levibot_telemetry::InjectTraceContext<tonic::transport::Channel>,
     >,
+    exchange: Option<Arc<dyn SpotExchange>>,
 }
 
 impl std::fmt::Debug for BackendApi {
@@ -27,18 +31,21 @@ impl std::fmt::Debug for BackendApi {
 }
 
 impl BackendApi {
-    /// The API over `engines`, `risk` and the trade-store.
+    /// The API over `engines`, `risk`, the trade-store and the exchange the desk trades on
+    /// (`None` when the backend runs no engines).
     pub fn new(
         engines: EngineManager,
         risk: Arc<dyn RiskReporter>,
         store: v1::trade_store_service_client::TradeStoreServiceClient<
             levibot_telemetry::InjectTraceContext<tonic::transport::Channel>,
         >,
+        exchange: Option<Arc<dyn SpotExchange>>,
     ) -> Self {
         Self {
             engines,
             risk,
             store,
+            exchange,
         }
     }
 }
@@ -125,7 +132,41 @@ impl BackendService for BackendApi {
         &self,
         _request: Request<v1::GetExchangeAccountRequest>,
     ) -> Result<Response<v1::ExchangeAccount>, Status> {
-        Err(Status::unimplemented("TODO: GetExchangeAccount"))
+        let Some(exchange) = &self.exchange else {
+            return Err(Status::unavailable(
+                "the backend runs no exchange (trading.engines_enabled is false)",
+            ));
+        };
+        let as_of_ms = LiveClock.now().as_i64();
+        let (balances, open_orders) =
+            tokio::try_join!(exchange.balances(), exchange.open_orders(None)).map_err(|err| {
+                Status::unavailable(format!(
+                    "{} exchange did not answer: {err}",
+                    exchange.name()
+                ))
+            })?;
+        Ok(Response::new(v1::ExchangeAccount {
+            exchange: exchange.name().to_owned(),
+            balances: balances
+                .into_iter()
+                .map(|b| v1::AssetBalance {
+                    asset: b.asset,
+                    free: b.free.to_string(),
+                    locked: b.locked.to_string(),
+                })
+                .collect(),
+            open_orders: open_orders
+                .into_iter()
+                .map(|o| v1::ExchangeOpenOrder {
+                    symbol: o.symbol.to_string(),
+                    client_order_id: o.client_order_id.to_string(),
+                    side: side_to_wire(o.side) as i32,
+                    quantity: o.orig_qty.to_string(),
+                    filled_quantity: o.executed_qty.to_string(),
+                })
+                .collect(),
+            as_of_ms,
+        }))
     }
 
     async fn list_orders(

@@ -102,6 +102,7 @@ pub async fn serve_with(
             format!("{}-{}", SERVICE.as_str(), std::process::id()),
             stop.clone(),
         ));
+        recover(&trading.desk, &stop).await.map_err(startup)?;
         let resumed = trading
             .engines
             .resume()
@@ -123,6 +124,10 @@ pub async fn serve_with(
                 trading.engines.clone(),
                 Arc::clone(&trading.gateway.risk),
                 trading.gateway.store.clone(),
+                config
+                    .trading
+                    .engines_enabled
+                    .then(|| Arc::clone(&trading.exchange)),
             )),
             listeners,
             shutdown,
@@ -156,4 +161,26 @@ fn feeder_settings(config: &Config) -> Result<feeder::FeederSettings, String> {
         interval,
         queue_capacity: config.market_data.queue_capacity,
     })
+}
+
+/// How long start-up recovery keeps retrying an unreachable trade-store.
+const RECOVERY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the desk's start-up recovery, retrying while the trade-store is not reachable yet
+/// (it may be starting beside us); no engine runs on a book that forgot its positions.
+async fn recover(desk: &trading::TradingDesk, stop: &CancellationToken) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        match desk.recover().await {
+            Ok(_) => return Ok(()),
+            Err(err) if started.elapsed() < RECOVERY_PATIENCE => {
+                tracing::warn!(error = %err, "start-up recovery failed; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return Err("stopped during start-up recovery".to_owned()),
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+            Err(err) => return Err(format!("start-up recovery failed: {err}")),
+        }
+    }
 }

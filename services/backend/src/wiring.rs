@@ -12,7 +12,9 @@ use levibot_exchange::spot::{
 };
 use levibot_exchange::{ExchangeMetrics, SymbolQueues};
 use levibot_proto::v1::ai_engine_service_client::AiEngineServiceClient;
+use levibot_proto::v1::health_aggregator_service_client::HealthAggregatorServiceClient;
 use levibot_proto::v1::policy_store_service_client::PolicyStoreServiceClient;
+use levibot_proto::v1::portfolio_service_client::PortfolioServiceClient;
 use levibot_proto::v1::trade_store_service_client::TradeStoreServiceClient;
 use levibot_telemetry::InjectTraceContext;
 use levibot_telemetry::metrics::{IntCounter, Registry};
@@ -42,6 +44,10 @@ pub(crate) struct Trading {
     pub(crate) gateway: GatewayState,
     pub(crate) ess: EssWatch,
     pub(crate) policy: PolicyStoreServiceClient<InjectTraceContext<Channel>>,
+    /// The exchange the desk trades on (for `GetExchangeAccount`).
+    pub(crate) exchange: Arc<dyn SpotExchange>,
+    /// The desk (for start-up recovery).
+    pub(crate) desk: Arc<TradingDesk>,
 }
 
 fn client(config: &Config, service: ServiceName) -> Result<InjectTraceContext<Channel>, String> {
@@ -138,7 +144,7 @@ pub(crate) fn build(
         book: Book::new(t.paper_cash_usd),
         gates: Arc::clone(&gates),
         ess: ess.clone(),
-        exchange,
+        exchange: Arc::clone(&exchange),
         paper,
         store: store.clone(),
         bus,
@@ -183,6 +189,7 @@ pub(crate) fn build(
     registry
         .register(Box::new(audit_failures.clone()))
         .map_err(|e| e.to_string())?;
+    let policy = PolicyStoreServiceClient::new(client(config, ServiceName::PolicyStore)?);
     let gateway = GatewayState {
         engines: engines.clone(),
         gates,
@@ -193,13 +200,17 @@ pub(crate) fn build(
         audit: Audit::new(store.clone(), Arc::clone(&clock), audit_failures),
         auth: ApiKeyAuth::new(store),
         shutdown: shutdown.clone(),
+        portfolio: PortfolioServiceClient::new(client(config, ServiceName::Portfolio)?),
+        policy: policy.clone(),
+        health: HealthAggregatorServiceClient::new(client(config, ServiceName::HealthAggregator)?),
     };
-    let policy = PolicyStoreServiceClient::new(client(config, ServiceName::PolicyStore)?);
     Ok(Trading {
         engines,
         queues,
         gateway,
         ess,
         policy,
+        exchange,
+        desk,
     })
 }

@@ -259,6 +259,13 @@ impl Gateway {
             audit: Audit::new(store.clone(), Arc::clone(&clock), audit_failures.clone()),
             auth: ApiKeyAuth::new(store.clone()),
             shutdown: shutdown.clone(),
+            // Nothing listens there: the routes answered by these services are tested with
+            // the whole fleet (levibot-tests); here they must still authenticate and refuse.
+            portfolio: v1::portfolio_service_client::PortfolioServiceClient::new(nowhere()),
+            policy: v1::policy_store_service_client::PolicyStoreServiceClient::new(nowhere()),
+            health: v1::health_aggregator_service_client::HealthAggregatorServiceClient::new(
+                nowhere(),
+            ),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -428,6 +435,15 @@ impl Gateway {
 }
 
 /// The least role a documented role name stands for.
+/// A lazy channel to a closed port.
+fn nowhere() -> InjectTraceContext<Channel> {
+    InjectTraceContext::new(
+        tonic::transport::Endpoint::from_static("http://127.0.0.1:9")
+            .connect_timeout(Duration::from_millis(200))
+            .connect_lazy(),
+    )
+}
+
 fn role_named(name: &str) -> Role {
     name.parse().unwrap()
 }
@@ -438,6 +454,8 @@ fn concrete(path: &str) -> String {
     if path == "/live/kill" {
         // Engaging is the trader's part; releasing (admin) is tested on its own.
         format!("{path}?on=true&reason=drill")
+    } else if path.starts_with("/ess/") {
+        format!("{path}?reason=drill")
     } else {
         path
     }
@@ -509,6 +527,13 @@ async fn every_route_needs_a_valid_key_and_the_right_role() {
                 socket.close(None).await.unwrap();
                 let mut socket = gw.ws(Auth::Header(key)).await.unwrap();
                 socket.close(None).await.unwrap();
+                continue;
+            }
+            if let Some(upstream) = route.upstream {
+                // Authenticated and allowed, then refused by the missing service: a 503
+                // naming it (the 200s are tested with the fleet).
+                let answer = gw.call(verb.clone(), &path, Auth::Bearer(key)).await;
+                answer.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", upstream);
                 continue;
             }
             // Both ways of presenting a key work.
@@ -1183,5 +1208,31 @@ async fn an_unreachable_store_is_a_503_not_a_401() {
     assert!(gw.gates.get().trading_enabled, "nothing changed");
     // A key verified within the cache's lifetime still reads.
     assert_eq!(gw.get("/risk", Role::Viewer).await.status, StatusCode::OK);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ess_calls_need_a_reason_and_are_audited_even_when_refused() {
+    let gw = Gateway::start().await;
+    for (path, role) in [("/ess/trip", Role::Trader), ("/ess/reset", Role::Admin)] {
+        gw.post(path, role)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request", "reason is required");
+        gw.post(&format!("{path}?reason=%20%20"), role)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request", "reason is required");
+        gw.post(&format!("{path}?reason={}", "x".repeat(501)), role)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request", "longer than");
+        gw.post(&format!("{path}?reason=ok&bogus=1"), role)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request", "bogus");
+    }
+    let audit = gw.audit_log().await;
+    let ess_entries = audit
+        .iter()
+        .filter(|e| e.action.starts_with("POST /ess/"))
+        .count();
+    assert_eq!(ess_entries, 8, "{audit:?}");
     gw.stop().await;
 }

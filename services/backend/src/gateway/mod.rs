@@ -1,10 +1,12 @@
 //! The REST + WebSocket gateway (axum): engines, risk, trading switches, orders, fills, the
-//! live event feed and the OpenAPI document. Every route but `/openapi.json` needs an API
+//! live event feed and the OpenAPI document, plus the portfolio, policy, ESS and cluster
+//! health answered by their services over gRPC. Every route but `/openapi.json` needs an API
 //! key; mutating calls are role-checked and audited.
 
 mod audit;
 mod auth;
 mod error;
+mod fleet_routes;
 pub mod openapi;
 mod routes;
 mod ws;
@@ -21,6 +23,9 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use levibot_core::Clock;
 use levibot_core::auth::Role;
+use levibot_proto::v1::health_aggregator_service_client::HealthAggregatorServiceClient;
+use levibot_proto::v1::policy_store_service_client::PolicyStoreServiceClient;
+use levibot_proto::v1::portfolio_service_client::PortfolioServiceClient;
 use levibot_proto::v1::trade_store_service_client::TradeStoreServiceClient;
 use levibot_telemetry::InjectTraceContext;
 use tokio::net::TcpListener;
@@ -60,6 +65,12 @@ pub struct GatewayState {
     pub auth: ApiKeyAuth,
     /// Ends WebSocket sessions on shutdown.
     pub shutdown: CancellationToken,
+    /// The portfolio service (`/portfolio`, `/positions`, `/equity`, `/exposure`).
+    pub portfolio: PortfolioServiceClient<InjectTraceContext<Channel>>,
+    /// The policy-store (`/policy`, `/ess`).
+    pub policy: PolicyStoreServiceClient<InjectTraceContext<Channel>>,
+    /// The health-aggregator (`/health/cluster`).
+    pub health: HealthAggregatorServiceClient<InjectTraceContext<Channel>>,
 }
 
 /// The gateway's routes.
@@ -81,10 +92,18 @@ pub fn router(state: GatewayState) -> Router {
         .route("/orders", get(routes::orders))
         .route("/fills", get(routes::fills))
         .route("/ws", get(ws::upgrade))
+        .route("/portfolio", get(fleet_routes::portfolio))
+        .route("/positions", get(fleet_routes::positions))
+        .route("/equity", get(fleet_routes::equity))
+        .route("/exposure", get(fleet_routes::exposure))
+        .route("/policy", get(fleet_routes::policy))
+        .route("/ess", get(fleet_routes::ess))
+        .route("/health/cluster", get(fleet_routes::cluster_health))
         .route_layer(guard(Role::Viewer));
     let trader = Router::new()
         .route("/engines/{action}/{symbol}", post(routes::engine_action))
         .route("/live/kill", post(routes::kill))
+        .route("/ess/trip", post(fleet_routes::ess_trip))
         .route(
             "/trading/disable",
             post(
@@ -103,6 +122,7 @@ pub fn router(state: GatewayState) -> Router {
                 },
             ),
         )
+        .route("/ess/reset", post(fleet_routes::ess_reset))
         .route_layer(guard(Role::Admin));
     let public = Router::new()
         .route(

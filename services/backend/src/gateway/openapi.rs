@@ -15,6 +15,8 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Query parameters: (name, type, required, description).
     pub query: &'static [(&'static str, &'static str, bool, &'static str)],
+    /// The service that answers it over gRPC, when it is not the backend itself.
+    pub upstream: Option<&'static str>,
 }
 
 const SYMBOL: &str = "symbol";
@@ -27,6 +29,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("viewer"),
         summary: "Status of every engine",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "get",
@@ -34,6 +37,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("viewer"),
         summary: "Status of one engine",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -41,6 +45,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("trader"),
         summary: "Start a symbol's engine (persisted: it resumes after a backend restart)",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -48,6 +53,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("trader"),
         summary: "Stop a symbol's engine (persisted)",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -55,6 +61,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("trader"),
         summary: "Restart a symbol's engine",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "get",
@@ -62,6 +69,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("viewer"),
         summary: "Risk manager state: switches, ESS, limits, usage, refusals by reason",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -77,6 +85,7 @@ pub const ROUTES: &[RouteDoc] = &[
             ),
             ("reason", "string", true, "why (written to the audit log)"),
         ],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -84,6 +93,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("admin"),
         summary: "Enable trading fleet-wide",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "post",
@@ -91,6 +101,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("trader"),
         summary: "Disable trading fleet-wide",
         query: &[],
+        upstream: None,
     },
     RouteDoc {
         method: "get",
@@ -102,6 +113,7 @@ pub const ROUTES: &[RouteDoc] = &[
             ("from", "integer", false, "start, epoch ms (inclusive)"),
             ("to", "integer", false, "end, epoch ms (exclusive)"),
         ],
+        upstream: None,
     },
     RouteDoc {
         method: "get",
@@ -113,6 +125,7 @@ pub const ROUTES: &[RouteDoc] = &[
             ("from", "integer", false, "start, epoch ms (inclusive)"),
             ("to", "integer", false, "end, epoch ms (exclusive)"),
         ],
+        upstream: None,
     },
     RouteDoc {
         method: "get",
@@ -120,6 +133,82 @@ pub const ROUTES: &[RouteDoc] = &[
         role: Some("viewer"),
         summary: "WebSocket: batched JSON arrays of live events (engine, signal, order, fill, gates)",
         query: &[],
+        upstream: None,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/portfolio",
+        role: Some("viewer"),
+        summary: "Cash, equity, realized and unrealized PnL, fees, reconciliation state",
+        query: &[],
+        upstream: Some("portfolio"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/positions",
+        role: Some("viewer"),
+        summary: "Open positions marked to the latest bar",
+        query: &[],
+        upstream: Some("portfolio"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/equity",
+        role: Some("viewer"),
+        summary: "Equity snapshots over a time range (default: the last 7 days)",
+        query: &[
+            ("from", "integer", false, "start, epoch ms (inclusive)"),
+            ("to", "integer", false, "end, epoch ms (exclusive)"),
+        ],
+        upstream: Some("portfolio"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/exposure",
+        role: Some("viewer"),
+        summary: "Exposure per symbol and in total (USD)",
+        query: &[],
+        upstream: Some("portfolio"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/policy",
+        role: Some("viewer"),
+        summary: "The risk policy in force, with its version",
+        query: &[],
+        upstream: Some("policy-store"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/ess",
+        role: Some("viewer"),
+        summary: "Emergency stop system state (ARMED, TRIPPED, RESETTING), trigger, cooldown",
+        query: &[],
+        upstream: Some("policy-store"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/ess/trip",
+        role: Some("trader"),
+        summary: "Trip the emergency stop: every new order is blocked fleet-wide",
+        query: &[("reason", "string", true, "why (written to the audit log)")],
+        upstream: Some("policy-store"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/ess/reset",
+        role: Some("admin"),
+        summary: "Reset a tripped ESS: after its cooldown, and only when the breach no longer holds",
+        query: &[("reason", "string", true, "why (written to the audit log)")],
+        upstream: Some("policy-store"),
+    },
+    RouteDoc {
+        method: "get",
+        path: "/health/cluster",
+        role: Some("viewer"),
+        summary: "The whole fleet's health, checked now: OK, DEGRADED or DOWN with reasons",
+        query: &[],
+        upstream: Some("health-aggregator"),
     },
     RouteDoc {
         method: "get",
@@ -127,6 +216,7 @@ pub const ROUTES: &[RouteDoc] = &[
         role: None,
         summary: "This document",
         query: &[],
+        upstream: None,
     },
 ];
 

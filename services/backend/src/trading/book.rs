@@ -148,6 +148,18 @@ impl Book {
         self.realized
     }
 
+    /// Cash and the quantity held of each symbol (reservations excluded).
+    #[must_use]
+    pub fn holdings(&self) -> (Decimal, Vec<(Symbol, Decimal)>) {
+        let positions = self
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.quantity.is_zero())
+            .map(|(s, p)| (*s, p.quantity))
+            .collect();
+        (self.cash, positions)
+    }
+
     /// Open positions (nonzero, reservations included).
     #[must_use]
     pub fn open_positions(&self) -> usize {

@@ -244,7 +244,7 @@ impl TradingDesk {
         }
     }
 
-    async fn record(
+    pub(super) async fn record(
         &self,
         order: &OrderRequest,
         state: &OrderState<'_>,
@@ -258,7 +258,7 @@ impl TradingDesk {
             .map(|r| r.into_inner().created)
     }
 
-    async fn publish_order(&self, order: &OrderRequest, state: &OrderState<'_>) {
+    pub(super) async fn publish_order(&self, order: &OrderRequest, state: &OrderState<'_>) {
         let name = state
             .status
             .as_str_name()
@@ -316,7 +316,7 @@ impl TradingDesk {
         fresh
     }
 
-    fn track(&self, order: &OrderRequest) {
+    pub(super) fn track(&self, order: &OrderRequest) {
         let tracker = OrderTracker::new(
             order,
             self.clock.now(),
@@ -325,6 +325,19 @@ impl TradingDesk {
         self.trackers()
             .entry(order.client_order_id().clone())
             .or_insert_with(|| (order.clone(), tracker));
+    }
+
+    /// Tells `id`'s tracker about fills already applied to the book (recovery).
+    pub(super) fn seed_tracker<'a>(
+        &self,
+        id: &ClientOrderId,
+        fills: impl Iterator<Item = &'a Fill>,
+    ) {
+        if let Some((_, tracker)) = self.trackers().get_mut(id) {
+            for fill in fills {
+                let _ = tracker.apply_fill(fill);
+            }
+        }
     }
 
     fn untrack(&self, id: &ClientOrderId) {

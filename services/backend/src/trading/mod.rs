@@ -7,6 +7,7 @@ mod book;
 mod ess;
 mod executor;
 mod metrics;
+mod recovery;
 pub mod runner;
 mod signal_source;
 mod wire;
@@ -27,6 +28,7 @@ use tonic::transport::Channel;
 pub use book::Book;
 pub use ess::EssWatch;
 pub use metrics::TradingMetrics;
+pub use recovery::{LATE_ARRIVAL_WINDOW_MS, RecoveryReport};
 
 use crate::events::EventHub;
 use crate::gates::TradingGates;

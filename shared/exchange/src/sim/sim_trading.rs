@@ -33,6 +33,9 @@ pub enum SimFault {
     ExecutionUnknown,
     /// Hold the request this long (past the client's timeout), then execute and answer it.
     Stall(Duration),
+    /// Execute the request at once, then hold the answer this long (the client, or the
+    /// process it runs in, may be gone by then).
+    StallAfterExecution(Duration),
     /// HTTP 429 `-1003` with `Retry-After: retry_after_secs`; not executed.
     RateLimited {
         /// The `Retry-After` header, seconds.

@@ -271,6 +271,15 @@ async fn process(
             )
         }
         Some(SimFault::ResponseLost) => lost_response(),
+        Some(SimFault::StallAfterExecution(duration)) => {
+            tokio::select! {
+                () = state.shutdown.cancelled() => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                () = tokio::time::sleep(duration) => match result {
+                    Ok(value) => json_response(StatusCode::OK, &value, weight),
+                    Err(error) => error_response(&error, weight),
+                },
+            }
+        }
         _ => match result {
             Ok(value) => json_response(StatusCode::OK, &value, weight),
             Err(error) => error_response(&error, weight),

@@ -160,6 +160,21 @@ impl PaperBook {
         Ok(())
     }
 
+    /// Sets the free balance of `asset` to `amount` (restoring a book after a restart).
+    ///
+    /// # Errors
+    ///
+    /// [`ExchangeError::InvalidRequest`] for a negative amount.
+    pub fn set_free_balance(&mut self, asset: &str, amount: Decimal) -> Result<(), ExchangeError> {
+        if amount.is_sign_negative() {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "balance of {amount} {asset} is negative"
+            )));
+        }
+        self.balances.entry(asset.to_owned()).or_default().free = amount;
+        Ok(())
+    }
+
     /// The price market buys of `symbol` reserve funds against until the next bar (the
     /// simulator sets it from trades).
     pub fn set_reference_price(&mut self, symbol: Symbol, price: Price) {
