@@ -156,7 +156,10 @@ async fn health_aggregator_sees_the_fleet_and_names_a_stopped_service() {
     let mut client =
         HealthAggregatorServiceClient::new(sandbox.channel(ServiceName::HealthAggregator).await);
     let health = client
-        .get_fleet_health(GetFleetHealthRequest { timeout_ms: 3000 })
+        .get_fleet_health(GetFleetHealthRequest {
+            timeout_ms: 3000,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -173,7 +176,10 @@ async fn health_aggregator_sees_the_fleet_and_names_a_stopped_service() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let failed = loop {
         let health = client
-            .get_fleet_health(GetFleetHealthRequest { timeout_ms: 1000 })
+            .get_fleet_health(GetFleetHealthRequest {
+                timeout_ms: 1000,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -445,7 +445,9 @@ async fn a_backend_restarted_mid_order_finds_the_order_on_the_exchange_and_never
     let first = loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no order was sent"
+            "no order was sent: {:?}, {:?}",
+            control.stats(),
+            btc_orders(&store).await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
         if control.stats().order_posts == 0 {
@@ -476,7 +478,11 @@ async fn a_backend_restarted_mid_order_finds_the_order_on_the_exchange_and_never
             break order;
         }
     };
-    assert_eq!(recovered.filled_quantity, first.request.unwrap().quantity);
+    let decimal = |s: &str| s.parse::<levibot_core::Quantity>().unwrap();
+    assert_eq!(
+        decimal(&recovered.filled_quantity),
+        decimal(&first.request.unwrap().quantity)
+    );
     // its fills reached the store through the restarted backend
     let started = Instant::now();
     while !btc_fills(&store)

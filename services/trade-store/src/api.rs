@@ -10,26 +10,38 @@ use tonic::{Request, Response, Status};
 use crate::{
     error::ApiError,
     metrics::StoreMetrics,
-    store::{KeySha256, NewApiKey, Revocation, TradeStore, api_key_name},
+    store::{EquitySnapshot, KeySha256, NewApiKey, Revocation, TradeStore, api_key_name},
     wire::{
-        actor_from_wire, api_key_to_wire, audit_from_wire, audit_to_wire, order_from_wire,
-        order_to_wire, signal_from_wire, signal_to_wire, symbol_filter, time_range,
+        actor_from_wire, api_key_to_wire, audit_from_wire, audit_to_wire,
+        equity_snapshot_from_wire, equity_snapshot_to_wire, ess_transition_from_wire,
+        ess_transition_to_wire, order_from_wire, order_to_wire, policy_version_from_wire,
+        policy_version_to_wire, signal_from_wire, signal_to_wire, symbol_filter, time_range,
     },
 };
 
-pub use crate::wire::{MAX_AUDIT_TEXT_CHARS, MAX_DETAIL_JSON_BYTES, MAX_VOTES};
+pub use crate::wire::{
+    MAX_AUDIT_TEXT_CHARS, MAX_DETAIL_JSON_BYTES, MAX_POLICY_DOCUMENT_BYTES, MAX_REASON_TEXT_CHARS,
+    MAX_VOTES,
+};
 
 /// Most bars one `InsertBars` call may carry.
 pub const MAX_INSERT_BARS: usize = 50_000;
 /// Most fills one `RecordFills` call may carry.
 pub const MAX_RECORD_FILLS: usize = 10_000;
-/// Most rows `QueryOrders`, `QueryFills` and `QuerySignals` answer with; a range holding more is refused with
-/// a request to narrow it, never cut silently.
+/// Most snapshots one `RecordEquitySnapshots` call may carry.
+pub const MAX_RECORD_EQUITY_SNAPSHOTS: usize = 10_000;
+/// Most rows `QueryOrders`, `QueryFills`, `QuerySignals` and `QueryEquity` answer with; a range
+/// holding more is refused with a request to narrow it, never cut silently.
 pub const MAX_QUERY_ROWS: usize = 10_000;
 /// Audit entries `QueryAudit` answers with when the request sets no limit.
 pub const DEFAULT_AUDIT_LIMIT: usize = 1_000;
 /// Most audit entries one `QueryAudit` answers with; a larger limit is capped to it.
 pub const MAX_AUDIT_LIMIT: usize = 10_000;
+/// Policy versions or ESS transitions `ListPolicyVersions` and `QueryEssTransitions` answer
+/// with when the request sets no limit.
+pub const DEFAULT_HISTORY_LIMIT: usize = 100;
+/// Most policy versions or ESS transitions one answer holds; a larger limit is capped to it.
+pub const MAX_HISTORY_LIMIT: usize = 1_000;
 /// Largest request message the service decodes: a full [`MAX_INSERT_BARS`] batch fits.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -37,7 +49,8 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 ///
 /// Every request is converted and validated whole before the store is touched, so a bad
 /// request changes nothing. `InsertBars` answers `inserted` = bars written (new or corrected)
-/// and `unchanged` = bars already stored with the same values.
+/// and `unchanged` = bars already stored with the same values. `AppendPolicyVersion` and
+/// `AppendEssTransition` are compare-and-set: a writer that is behind gets `ABORTED`.
 #[derive(Debug, Clone)]
 pub struct TradeStoreApi {
     store: TradeStore,
@@ -285,6 +298,159 @@ impl TradeStoreApi {
     }
 }
 
+impl TradeStoreApi {
+    async fn do_append_policy_version(
+        &self,
+        request: &v1::AppendPolicyVersionRequest,
+    ) -> Result<v1::PolicyVersionRecord, ApiError> {
+        let policy = policy_version_from_wire(request)
+            .inspect_err(|_| self.metrics.rejected("policy_versions", 1))?;
+        let _timer = self.metrics.time("append_policy_version");
+        let stored = self
+            .store
+            .append_policy_version(request.expected_latest, &policy)
+            .await?;
+        self.metrics.appended("policy_versions");
+        tracing::info!(
+            version = stored.version,
+            profile = %stored.policy.profile,
+            actor = %stored.policy.actor,
+            "policy version stored"
+        );
+        Ok(policy_version_to_wire(&stored))
+    }
+
+    async fn do_latest_policy_version(&self) -> Result<v1::PolicyVersionRecord, ApiError> {
+        let _timer = self.metrics.time("latest_policy_version");
+        match self.store.latest_policy_version().await? {
+            Some(version) => Ok(policy_version_to_wire(&version)),
+            None => Err(ApiError::NotFound(
+                "no policy version is stored yet".to_owned(),
+            )),
+        }
+    }
+
+    async fn do_list_policy_versions(
+        &self,
+        request: &v1::ListPolicyVersionsRequest,
+    ) -> Result<v1::ListPolicyVersionsResponse, ApiError> {
+        let _timer = self.metrics.time("list_policy_versions");
+        let versions = self
+            .store
+            .list_policy_versions(history_limit(request.limit))
+            .await?;
+        Ok(v1::ListPolicyVersionsResponse {
+            versions: versions.iter().map(policy_version_to_wire).collect(),
+        })
+    }
+
+    async fn do_append_ess_transition(
+        &self,
+        request: &v1::AppendEssTransitionRequest,
+    ) -> Result<v1::AppendEssTransitionResponse, ApiError> {
+        let transition = ess_transition_from_wire(request.transition.as_ref())
+            .inspect_err(|_| self.metrics.rejected("ess_transitions", 1))?;
+        let _timer = self.metrics.time("append_ess_transition");
+        self.store.append_ess_transition(&transition).await?;
+        self.metrics.appended("ess_transitions");
+        tracing::info!(
+            seq = transition.seq,
+            from = %transition.from,
+            to = %transition.to,
+            trigger = %transition.trigger,
+            actor = %transition.actor,
+            "ess transition stored"
+        );
+        Ok(v1::AppendEssTransitionResponse {})
+    }
+
+    async fn do_query_ess_transitions(
+        &self,
+        request: &v1::QueryEssTransitionsRequest,
+    ) -> Result<v1::QueryEssTransitionsResponse, ApiError> {
+        let _timer = self.metrics.time("query_ess_transitions");
+        let transitions = self
+            .store
+            .query_ess_transitions(history_limit(request.limit))
+            .await?;
+        Ok(v1::QueryEssTransitionsResponse {
+            transitions: transitions.iter().map(ess_transition_to_wire).collect(),
+        })
+    }
+
+    fn equity_from_wire(
+        &self,
+        snapshots: &[v1::EquitySnapshot],
+    ) -> Result<Vec<EquitySnapshot>, ApiError> {
+        if snapshots.len() > MAX_RECORD_EQUITY_SNAPSHOTS {
+            self.metrics.rejected("equity_snapshots", snapshots.len());
+            return Err(ApiError::InvalidArgument(format!(
+                "snapshots: {} snapshots in one call, the limit is \
+                 {MAX_RECORD_EQUITY_SNAPSHOTS}; split the batch",
+                snapshots.len()
+            )));
+        }
+        snapshots
+            .iter()
+            .enumerate()
+            .map(|(index, wire)| equity_snapshot_from_wire(index, wire))
+            .collect::<Result<_, _>>()
+            .map_err(|err| {
+                self.metrics.rejected("equity_snapshots", snapshots.len());
+                match err {
+                    ApiError::InvalidArgument(message) => {
+                        ApiError::InvalidArgument(format!("{message}; nothing was stored"))
+                    }
+                    other => other,
+                }
+            })
+    }
+
+    async fn do_record_equity_snapshots(
+        &self,
+        request: &v1::RecordEquitySnapshotsRequest,
+    ) -> Result<v1::RecordEquitySnapshotsResponse, ApiError> {
+        let snapshots = self.equity_from_wire(&request.snapshots)?;
+        let _timer = self.metrics.time("record_equity_snapshots");
+        let report = self.store.record_equity_snapshots(&snapshots).await?;
+        self.metrics.equity(&report);
+        Ok(v1::RecordEquitySnapshotsResponse {
+            inserted: report.inserted,
+            duplicates: report.duplicates,
+        })
+    }
+
+    async fn do_query_equity(
+        &self,
+        request: &v1::QueryEquityRequest,
+    ) -> Result<v1::QueryEquityResponse, ApiError> {
+        let (from, to) = time_range(request.range.as_ref())?;
+        let _timer = self.metrics.time("query_equity");
+        let snapshots = self
+            .store
+            .query_equity(from, to, MAX_QUERY_ROWS + 1)
+            .await?;
+        if snapshots.len() > MAX_QUERY_ROWS {
+            return Err(ApiError::InvalidArgument(format!(
+                "range: more than {MAX_QUERY_ROWS} equity snapshots match; narrow the range"
+            )));
+        }
+        Ok(v1::QueryEquityResponse {
+            snapshots: snapshots.iter().map(equity_snapshot_to_wire).collect(),
+        })
+    }
+}
+
+/// The limit of `ListPolicyVersions` and `QueryEssTransitions`: 0 means
+/// [`DEFAULT_HISTORY_LIMIT`], more than [`MAX_HISTORY_LIMIT`] is capped to it.
+fn history_limit(requested: u32) -> usize {
+    match usize::try_from(requested) {
+        Ok(0) => DEFAULT_HISTORY_LIMIT,
+        Ok(n) => n.min(MAX_HISTORY_LIMIT),
+        Err(_) => MAX_HISTORY_LIMIT,
+    }
+}
+
 fn key_id_from_wire(value: &str) -> Result<KeyId, ApiError> {
     if value.is_empty() {
         return Err(ApiError::InvalidArgument("key_id: is required".to_owned()));
@@ -470,54 +636,79 @@ impl TradeStoreService for TradeStoreApi {
             entries: entries.iter().map(|r| audit_to_wire(&r.entry)).collect(),
         }))
     }
+
     async fn append_policy_version(
         &self,
-        _request: Request<v1::AppendPolicyVersionRequest>,
+        request: Request<v1::AppendPolicyVersionRequest>,
     ) -> Result<Response<v1::PolicyVersionRecord>, Status> {
-        Err(Status::unimplemented("TODO(helper): append_policy_version"))
+        Ok(Response::new(
+            self.do_append_policy_version(request.get_ref()).await?,
+        ))
     }
 
     async fn latest_policy_version(
         &self,
         _request: Request<v1::LatestPolicyVersionRequest>,
     ) -> Result<Response<v1::PolicyVersionRecord>, Status> {
-        Err(Status::unimplemented("TODO(helper): latest_policy_version"))
+        Ok(Response::new(self.do_latest_policy_version().await?))
     }
 
     async fn list_policy_versions(
         &self,
-        _request: Request<v1::ListPolicyVersionsRequest>,
+        request: Request<v1::ListPolicyVersionsRequest>,
     ) -> Result<Response<v1::ListPolicyVersionsResponse>, Status> {
-        Err(Status::unimplemented("TODO(helper): list_policy_versions"))
+        Ok(Response::new(
+            self.do_list_policy_versions(request.get_ref()).await?,
+        ))
     }
 
     async fn append_ess_transition(
         &self,
-        _request: Request<v1::AppendEssTransitionRequest>,
+        request: Request<v1::AppendEssTransitionRequest>,
     ) -> Result<Response<v1::AppendEssTransitionResponse>, Status> {
-        Err(Status::unimplemented("TODO(helper): append_ess_transition"))
+        Ok(Response::new(
+            self.do_append_ess_transition(request.get_ref()).await?,
+        ))
     }
 
     async fn query_ess_transitions(
         &self,
-        _request: Request<v1::QueryEssTransitionsRequest>,
+        request: Request<v1::QueryEssTransitionsRequest>,
     ) -> Result<Response<v1::QueryEssTransitionsResponse>, Status> {
-        Err(Status::unimplemented("TODO(helper): query_ess_transitions"))
+        Ok(Response::new(
+            self.do_query_ess_transitions(request.get_ref()).await?,
+        ))
     }
 
     async fn record_equity_snapshots(
         &self,
-        _request: Request<v1::RecordEquitySnapshotsRequest>,
+        request: Request<v1::RecordEquitySnapshotsRequest>,
     ) -> Result<Response<v1::RecordEquitySnapshotsResponse>, Status> {
-        Err(Status::unimplemented(
-            "TODO(helper): record_equity_snapshots",
+        Ok(Response::new(
+            self.do_record_equity_snapshots(request.get_ref()).await?,
         ))
     }
 
     async fn query_equity(
         &self,
-        _request: Request<v1::QueryEquityRequest>,
+        request: Request<v1::QueryEquityRequest>,
     ) -> Result<Response<v1::QueryEquityResponse>, Status> {
-        Err(Status::unimplemented("TODO(helper): query_equity"))
+        Ok(Response::new(
+            self.do_query_equity(request.get_ref()).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_limits_default_to_100_and_cap_at_1000() {
+        assert_eq!(history_limit(0), DEFAULT_HISTORY_LIMIT);
+        assert_eq!(history_limit(1), 1);
+        assert_eq!(history_limit(1_000), 1_000);
+        assert_eq!(history_limit(1_001), MAX_HISTORY_LIMIT);
+        assert_eq!(history_limit(u32::MAX), MAX_HISTORY_LIMIT);
     }
 }

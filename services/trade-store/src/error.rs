@@ -10,8 +10,9 @@ use crate::store::StoreError;
 /// | --- | --- | --- |
 /// | bad request, oversized batch, invalid row | `INVALID_ARGUMENT` | no |
 /// | client order id reused for another order, key id or key hash taken | `ALREADY_EXISTS` | no |
-/// | unknown API key (hash or id) | `NOT_FOUND` | no |
+/// | unknown API key (hash or id), no policy version stored yet | `NOT_FOUND` | no |
 /// | revoked API key presented | `FAILED_PRECONDITION` | no |
+/// | stale compare-and-set (policy version, ESS seq): another writer came first | `ABORTED` | after re-reading |
 /// | database unreachable, busy, timing out | `UNAVAILABLE` | yes |
 /// | anything else (corrupt row, SQL error) | `INTERNAL` | no |
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +20,7 @@ pub enum ApiError {
     /// The request is malformed, too large, or holds an invalid value. Nothing was stored.
     #[error("{0}")]
     InvalidArgument(String),
-    /// What the request names does not exist (an API key hash or id).
+    /// What the request names does not exist (an API key hash or id, a policy version).
     #[error("{0}")]
     NotFound(String),
     /// The request is valid but the state forbids it (a revoked API key).
@@ -48,6 +49,7 @@ impl From<ApiError> for Status {
             ApiError::Store(err @ StoreError::Conflict(_)) => {
                 Status::already_exists(err.to_string())
             }
+            ApiError::Store(err @ StoreError::Stale(_)) => Status::aborted(err.to_string()),
             ApiError::Store(err) if err.is_transient() => {
                 tracing::warn!(error = %err, "store unavailable");
                 Status::unavailable(err.to_string())
@@ -83,6 +85,10 @@ mod tests {
         assert_eq!(
             code(StoreError::Conflict("x".into()).into()),
             tonic::Code::AlreadyExists
+        );
+        assert_eq!(
+            code(StoreError::Stale("x".into()).into()),
+            tonic::Code::Aborted
         );
         assert_eq!(
             code(StoreError::from(sqlx::Error::PoolTimedOut).into()),

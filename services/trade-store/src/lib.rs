@@ -1,5 +1,6 @@
 //! Trade-store service: the one owner of the database (bars, orders, fills, signals with their
-//! risk decisions, equity, model registry, API keys, audit log).
+//! risk decisions, equity snapshots, model registry, API keys, audit log, risk-policy versions
+//! and ESS transitions).
 //!
 //! [`TradeStore`] is one API over PostgreSQL (production) and SQLite (the embedded default),
 //! chosen by `store.database_url`; the migrations under `migrations/` are applied at start, and
@@ -8,7 +9,11 @@
 //! [`serve`] answers `levibot.v1.TradeStoreService` over it, [`import::import_csv`] loads kline
 //! CSV files (ours and Binance's), and [`testing`] isolates tests in their own schema. API keys
 //! are stored as the SHA-256 of their plaintext only; creating and revoking one is audited in
-//! the same transaction.
+//! the same transaction. `policy_versions` and `ess_transitions` are append-only histories
+//! numbered 1, 2, 3, ... by compare-and-set: a writer names the number it expects next (the
+//! latest policy version it saw, the next ESS seq) and one that is behind gets `ABORTED`, so
+//! two writers never both succeed. `equity_snapshots` is idempotent by instant (the first
+//! snapshot of an instant is kept).
 
 /// The gRPC API.
 pub mod api;

@@ -4,7 +4,7 @@ use levibot_telemetry::metrics::{
     Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, PrometheusError, Registry,
 };
 
-use crate::store::{FillsReport, UpsertReport};
+use crate::store::{FillsReport, SnapshotsReport, UpsertReport};
 
 /// The trade-store's own metrics, in the service's registry (every name gets the `levibot_`
 /// prefix there):
@@ -87,6 +87,18 @@ impl StoreMetrics {
     pub fn fills(&self, report: &FillsReport) {
         self.add("fills", "inserted", report.inserted);
         self.add("fills", "duplicate", report.duplicates);
+    }
+
+    /// Counts what recording equity snapshots did.
+    pub fn equity(&self, report: &SnapshotsReport) {
+        self.add("equity_snapshots", "inserted", report.inserted);
+        self.add("equity_snapshots", "duplicate", report.duplicates);
+    }
+
+    /// Counts one appended row of an append-only table (`policy_versions`,
+    /// `ess_transitions`).
+    pub fn appended(&self, table: &str) {
+        self.add(table, "inserted", 1);
     }
 
     /// Counts one recorded order, new or updated.

@@ -1,7 +1,7 @@
 //! Wire messages of the trade-store contract to store values and back, for what
 //! `levibot_proto::convert` does not cover (orders with their state, time ranges, filters).
 
-use levibot_core::{Actor, OrderRequest, Price, Quantity, SignalId, Symbol, TimestampMs};
+use levibot_core::{Actor, Money, OrderRequest, Price, Quantity, SignalId, Symbol, TimestampMs};
 use levibot_proto::{
     ConversionError,
     convert::{role_to_wire, side_from_wire, side_to_wire},
@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 use crate::{
     error::ApiError,
     store::{
-        ApiKey, AuditEntry, OrderRecord, OrderState, OrderStatus, RiskDecision, SignalRecord,
-        StoreError,
+        ApiKey, AuditEntry, EquitySnapshot, EssState, EssTransition, NewPolicyVersion, OrderRecord,
+        OrderState, OrderStatus, PolicyVersion, RiskDecision, SignalRecord, StoreError,
     },
 };
 
@@ -23,6 +23,10 @@ pub const MAX_DETAIL_JSON_BYTES: usize = 64 * 1024;
 pub const MAX_AUDIT_TEXT_CHARS: usize = 256;
 /// Most component votes one signal may carry.
 pub const MAX_VOTES: usize = 64;
+/// Largest policy `document_json` accepted, in bytes.
+pub const MAX_POLICY_DOCUMENT_BYTES: usize = 256 * 1024;
+/// Longest free-text `reason` of a policy version or an ESS transition, in characters.
+pub const MAX_REASON_TEXT_CHARS: usize = 1_024;
 
 const STATUSES: [(OrderStatus, WireStatus); 6] = [
     (OrderStatus::New, WireStatus::New),
@@ -381,6 +385,194 @@ pub(crate) fn audit_to_wire(entry: &AuditEntry) -> v1::AuditEntry {
         actor: entry.actor.clone(),
         action: entry.action.clone(),
         detail_json: entry.detail.to_string(),
+    }
+}
+
+/// An optional free text (a reason): at most [`MAX_REASON_TEXT_CHARS`], no control characters
+/// but line breaks and tabs; trimmed.
+fn reason_text(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.chars().count() > MAX_REASON_TEXT_CHARS {
+        return Err(invalid(
+            field,
+            format!("is longer than {MAX_REASON_TEXT_CHARS} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(field, "must not hold control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A policy document: a JSON object of at most [`MAX_POLICY_DOCUMENT_BYTES`]; required.
+fn policy_document(field: &str, text: &str) -> Result<Value, ApiError> {
+    if text.trim().is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if text.len() > MAX_POLICY_DOCUMENT_BYTES {
+        return Err(invalid(
+            field,
+            format!(
+                "is {} bytes, the limit is {MAX_POLICY_DOCUMENT_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|err| invalid(field, format!("invalid JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(invalid(field, "must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// A new policy version from an `AppendPolicyVersion` request, every field checked.
+pub(crate) fn policy_version_from_wire(
+    request: &v1::AppendPolicyVersionRequest,
+) -> Result<NewPolicyVersion, ApiError> {
+    Ok(NewPolicyVersion {
+        profile: audit_text("profile", &request.profile)?,
+        document: policy_document("document_json", &request.document_json)?,
+        created_at: required_ms("created_ms", request.created_ms)?,
+        actor: actor_from_wire(request.actor.as_ref())?,
+        reason: reason_text("reason", &request.reason)?,
+    })
+}
+
+/// The wire form of a stored policy version; the document as compact JSON.
+pub(crate) fn policy_version_to_wire(version: &PolicyVersion) -> v1::PolicyVersionRecord {
+    let policy = &version.policy;
+    v1::PolicyVersionRecord {
+        version: version.version,
+        profile: policy.profile.clone(),
+        document_json: policy.document.to_string(),
+        created_ms: policy.created_at.as_i64(),
+        actor: Some(v1::Actor::from(&policy.actor)),
+        reason: policy.reason.clone(),
+    }
+}
+
+const ESS_STATES: [(EssState, v1::EssState); 3] = [
+    (EssState::Armed, v1::EssState::Armed),
+    (EssState::Tripped, v1::EssState::Tripped),
+    (EssState::Resetting, v1::EssState::Resetting),
+];
+
+fn ess_state_from_wire(field: &str, value: i32) -> Result<EssState, ApiError> {
+    if value == v1::EssState::Unspecified as i32 {
+        return Err(invalid(field, "is required"));
+    }
+    ESS_STATES
+        .iter()
+        .find(|(_, wire)| *wire as i32 == value)
+        .map(|(state, _)| *state)
+        .ok_or_else(|| invalid(field, format!("unknown ess state {value}")))
+}
+
+fn ess_state_to_wire(state: EssState) -> v1::EssState {
+    ESS_STATES
+        .iter()
+        .find(|(domain, _)| *domain == state)
+        .map_or(v1::EssState::Unspecified, |(_, wire)| *wire)
+}
+
+/// An ESS transition from an `AppendEssTransition` request, every field checked.
+pub(crate) fn ess_transition_from_wire(
+    transition: Option<&v1::EssTransition>,
+) -> Result<EssTransition, ApiError> {
+    let t = transition.ok_or_else(|| invalid("transition", "is required"))?;
+    if t.seq == 0 {
+        return Err(invalid("transition.seq", "must be 1 or more"));
+    }
+    if i64::try_from(t.seq).is_err() {
+        return Err(invalid(
+            "transition.seq",
+            format!("{} is out of range", t.seq),
+        ));
+    }
+    let cooldown_until = match t.cooldown_until_ms {
+        0 => None,
+        ms if ms < 0 => {
+            return Err(invalid(
+                "transition.cooldown_until_ms",
+                format!("must be 0 (none) or a positive time, got {ms}"),
+            ));
+        }
+        ms => Some(TimestampMs::new(ms)),
+    };
+    let actor = actor_from_wire(t.actor.as_ref()).map_err(|err| match err {
+        ApiError::InvalidArgument(message) => {
+            ApiError::InvalidArgument(format!("transition.{message}"))
+        }
+        other => other,
+    })?;
+    Ok(EssTransition {
+        seq: t.seq,
+        from: ess_state_from_wire("transition.from_state", t.from_state)?,
+        to: ess_state_from_wire("transition.to_state", t.to_state)?,
+        trigger: audit_text("transition.trigger", &t.trigger)?,
+        reason: reason_text("transition.reason", &t.reason)?,
+        actor,
+        at: required_ms("transition.at_ms", t.at_ms)?,
+        cooldown_until,
+        detail: json_object("transition.detail_json", &t.detail_json)?,
+    })
+}
+
+/// The wire form of a stored ESS transition.
+pub(crate) fn ess_transition_to_wire(t: &EssTransition) -> v1::EssTransition {
+    v1::EssTransition {
+        seq: t.seq,
+        from_state: ess_state_to_wire(t.from) as i32,
+        to_state: ess_state_to_wire(t.to) as i32,
+        trigger: t.trigger.clone(),
+        reason: t.reason.clone(),
+        actor: Some(v1::Actor::from(&t.actor)),
+        at_ms: t.at.as_i64(),
+        cooldown_until_ms: t.cooldown_until.map_or(0, TimestampMs::as_i64),
+        detail_json: t.detail.to_string(),
+    }
+}
+
+/// Snapshot `index` of a `RecordEquitySnapshots` request, every field checked; a bad field is
+/// named with its index (`snapshots[3].cash: ...`).
+pub(crate) fn equity_snapshot_from_wire(
+    index: usize,
+    wire: &v1::EquitySnapshot,
+) -> Result<EquitySnapshot, ApiError> {
+    let field = |name: &str| format!("snapshots[{index}].{name}");
+    let money = |name: &str, value: &str| -> Result<Money, ApiError> {
+        if value.is_empty() {
+            return Err(invalid(&field(name), "is required"));
+        }
+        value.parse().map_err(|err| invalid(&field(name), err))
+    };
+    if wire.at_ms <= 0 {
+        return Err(invalid(
+            &field("at_ms"),
+            format!("must be a positive time in ms, got {}", wire.at_ms),
+        ));
+    }
+    Ok(EquitySnapshot {
+        at: TimestampMs::new(wire.at_ms),
+        equity: money("equity", &wire.equity)?,
+        cash: money("cash", &wire.cash)?,
+        unrealized_pnl: money("unrealized_pnl", &wire.unrealized_pnl)?,
+        realized_pnl: money("realized_pnl", &wire.realized_pnl)?,
+    })
+}
+
+/// The wire form of a stored equity snapshot, decimals with their stored scale.
+pub(crate) fn equity_snapshot_to_wire(s: &EquitySnapshot) -> v1::EquitySnapshot {
+    v1::EquitySnapshot {
+        at_ms: s.at.as_i64(),
+        equity: s.equity.to_string(),
+        cash: s.cash.to_string(),
+        unrealized_pnl: s.unrealized_pnl.to_string(),
+        realized_pnl: s.realized_pnl.to_string(),
     }
 }
 

@@ -511,7 +511,10 @@ async fn signals_equity_and_audit(store: &TradeStore) {
     };
     assert!(store.record_equity_snapshot(&snapshot).await.unwrap());
     assert!(!store.record_equity_snapshot(&snapshot).await.unwrap());
-    let got = store.query_equity(ALL_TIME.0, ALL_TIME.1).await.unwrap();
+    let got = store
+        .query_equity(ALL_TIME.0, ALL_TIME.1, 100)
+        .await
+        .unwrap();
     assert_eq!(got, vec![snapshot]);
     assert_eq!(got[0].cash.to_string(), "9000.00");
 
@@ -607,10 +610,12 @@ async fn migrations_apply_once_inside_the_schema_of_the_url() {
             "audit_log",
             "bars",
             "equity_snapshots",
+            "ess_transitions",
             "fills",
             "model_champions",
             "model_registry",
             "orders",
+            "policy_versions",
             "signals",
         ]
     );
@@ -620,7 +625,7 @@ async fn migrations_apply_once_inside_the_schema_of_the_url() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(applied, 6);
+    assert_eq!(applied, 7);
     db.finish().await;
 }
 

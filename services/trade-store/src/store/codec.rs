@@ -5,13 +5,13 @@
 use std::{fmt::Display, str::FromStr};
 
 use levibot_core::{
-    Bar, ClientOrderId, Fill, FillParts, Interval, KeyId, Money, OrderRequest, OrderType, Price,
-    Quantity, Role, Side, SignalId, Symbol, TimeInForce, TimestampMs,
+    Actor, Bar, ClientOrderId, Fill, FillParts, Interval, KeyId, Money, OrderRequest, OrderType,
+    Price, Quantity, Role, Side, SignalId, Symbol, TimeInForce, TimestampMs,
 };
 
 use super::{
-    ApiKey, AuditEntry, AuditRecord, EquitySnapshot, OrderRecord, OrderState, OrderStatus,
-    RiskDecision, SignalRecord, StoreError,
+    ApiKey, AuditEntry, AuditRecord, EquitySnapshot, EssTransition, NewPolicyVersion, OrderRecord,
+    OrderState, OrderStatus, PolicyVersion, RiskDecision, SignalRecord, StoreError,
 };
 
 fn parse<T>(table: &'static str, column: &str, value: &str) -> Result<T, StoreError>
@@ -492,6 +492,160 @@ impl EquityRow {
             cash: parse(T, "cash", &self.cash)?,
             unrealized_pnl: parse(T, "unrealized_pnl", &self.unrealized_pnl)?,
             realized_pnl: parse(T, "realized_pnl", &self.realized_pnl)?,
+        })
+    }
+}
+
+/// The columns of a batch of equity snapshots, decimals as text (PostgreSQL binds them as
+/// arrays, SQLite row by row).
+#[derive(Debug, Default)]
+pub(crate) struct EquityColumns {
+    pub(crate) at_ms: Vec<i64>,
+    pub(crate) equity: Vec<String>,
+    pub(crate) cash: Vec<String>,
+    pub(crate) unrealized_pnl: Vec<String>,
+    pub(crate) realized_pnl: Vec<String>,
+}
+
+impl EquityColumns {
+    pub(crate) fn of(snapshots: &[EquitySnapshot]) -> Self {
+        let mut c = Self::default();
+        for s in snapshots {
+            c.at_ms.push(s.at.as_i64());
+            c.equity.push(s.equity.to_string());
+            c.cash.push(s.cash.to_string());
+            c.unrealized_pnl.push(s.unrealized_pnl.to_string());
+            c.realized_pnl.push(s.realized_pnl.to_string());
+        }
+        c
+    }
+}
+
+fn actor(table: &'static str, name: &str, role: &str) -> Result<Actor, StoreError> {
+    Actor::new(name, parse(table, "actor_role", role)?)
+        .map_err(|err| StoreError::corrupt(table, err))
+}
+
+fn json_object(
+    table: &'static str,
+    column: &str,
+    text: &str,
+) -> Result<serde_json::Value, StoreError> {
+    match serde_json::from_str(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err(StoreError::corrupt(
+            table,
+            format!("{column}: not a JSON object"),
+        )),
+        Err(err) => Err(StoreError::corrupt(table, format!("{column}: {err}"))),
+    }
+}
+
+fn positive(table: &'static str, column: &str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| StoreError::corrupt(table, format!("{column} {value} is not positive")))
+}
+
+/// A number the store hands out (policy version, ESS seq) as the database's BIGINT.
+pub(crate) fn as_bigint(field: &str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::InvalidInput(format!("{field}: {value} is out of range")))
+}
+
+/// What a compare-and-set append (policy version, ESS transition) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Append {
+    /// Stored.
+    Stored,
+    /// The latest stored number was not the one the writer expected: this one is.
+    Stale { latest: i64 },
+}
+
+/// One stored policy version.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PolicyVersionRow {
+    pub(crate) version: i64,
+    pub(crate) profile: String,
+    pub(crate) document: String,
+    pub(crate) created_ms: i64,
+    pub(crate) actor_name: String,
+    pub(crate) actor_role: String,
+    pub(crate) reason: String,
+}
+
+impl PolicyVersionRow {
+    pub(crate) fn of(version: i64, policy: &NewPolicyVersion) -> Self {
+        Self {
+            version,
+            profile: policy.profile.clone(),
+            document: policy.document.to_string(),
+            created_ms: policy.created_at.as_i64(),
+            actor_name: policy.actor.name().to_owned(),
+            actor_role: policy.actor.role().as_str().to_owned(),
+            reason: policy.reason.clone(),
+        }
+    }
+
+    pub(crate) fn into_policy_version(self) -> Result<PolicyVersion, StoreError> {
+        const T: &str = "policy_versions";
+        Ok(PolicyVersion {
+            version: positive(T, "version", self.version)?,
+            policy: NewPolicyVersion {
+                profile: self.profile,
+                document: json_object(T, "document", &self.document)?,
+                created_at: TimestampMs::new(self.created_ms),
+                actor: actor(T, &self.actor_name, &self.actor_role)?,
+                reason: self.reason,
+            },
+        })
+    }
+}
+
+/// One stored ESS transition.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EssTransitionRow {
+    pub(crate) seq: i64,
+    pub(crate) from_state: String,
+    pub(crate) to_state: String,
+    pub(crate) trigger: String,
+    pub(crate) reason: String,
+    pub(crate) actor_name: String,
+    pub(crate) actor_role: String,
+    pub(crate) at_ms: i64,
+    pub(crate) cooldown_until_ms: Option<i64>,
+    pub(crate) detail: String,
+}
+
+impl EssTransitionRow {
+    pub(crate) fn of(seq: i64, t: &EssTransition) -> Self {
+        Self {
+            seq,
+            from_state: t.from.as_str().to_owned(),
+            to_state: t.to.as_str().to_owned(),
+            trigger: t.trigger.clone(),
+            reason: t.reason.clone(),
+            actor_name: t.actor.name().to_owned(),
+            actor_role: t.actor.role().as_str().to_owned(),
+            at_ms: t.at.as_i64(),
+            cooldown_until_ms: t.cooldown_until.map(TimestampMs::as_i64),
+            detail: t.detail.to_string(),
+        }
+    }
+
+    pub(crate) fn into_transition(self) -> Result<EssTransition, StoreError> {
+        const T: &str = "ess_transitions";
+        Ok(EssTransition {
+            seq: positive(T, "seq", self.seq)?,
+            from: parse(T, "from_state", &self.from_state)?,
+            to: parse(T, "to_state", &self.to_state)?,
+            trigger: self.trigger,
+            reason: self.reason,
+            actor: actor(T, &self.actor_name, &self.actor_role)?,
+            at: TimestampMs::new(self.at_ms),
+            cooldown_until: self.cooldown_until_ms.map(TimestampMs::new),
+            detail: json_object(T, "detail", &self.detail)?,
         })
     }
 }

@@ -40,6 +40,11 @@ pub enum StoreError {
     /// Nothing was written.
     #[error("{0}")]
     Conflict(String),
+    /// The write was based on an outdated view of the store: a compare-and-set found another
+    /// latest policy version or ESS sequence number than the writer expected (another writer
+    /// came first). Nothing was written; re-read, then decide again.
+    #[error("{0}")]
+    Stale(String),
     /// A task running a store operation panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),

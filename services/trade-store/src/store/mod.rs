@@ -3,9 +3,11 @@ mod audit_entry;
 mod codec;
 mod equity_snapshot;
 mod error;
+mod ess_transition;
 mod order_record;
 mod pg_binary_copy;
 mod pg_numeric;
+mod policy_version;
 mod postgres;
 mod reports;
 mod series;
@@ -24,11 +26,13 @@ pub use api_key::{ApiKey, KeySha256, MAX_API_KEY_NAME_CHARS, NewApiKey, Revocati
 pub use audit_entry::{AuditEntry, AuditRecord};
 pub use equity_snapshot::EquitySnapshot;
 pub use error::StoreError;
+pub use ess_transition::{EssState, EssStateParseError, EssTransition};
 pub use order_record::{
     MAX_EXCHANGE_ORDER_ID_LEN, MAX_REJECT_REASON_LEN, OrderRecord, OrderRecordError, OrderState,
     OrderStatus,
 };
-pub use reports::{FillsReport, UpsertReport};
+pub use policy_version::{NewPolicyVersion, PolicyVersion};
+pub use reports::{FillsReport, SnapshotsReport, UpsertReport};
 pub use series::{Gap, SeriesSummary};
 pub use signal_record::{MAX_REASON_CHARS, RiskDecision, SignalRecord};
 
@@ -62,8 +66,9 @@ impl BackendKind {
     }
 }
 
-/// The trade store: bars, orders, fills, signals, equity snapshots and the audit log, in
-/// PostgreSQL or SQLite with the same API and the same behaviour.
+/// The trade store: bars, orders, fills, signals, equity snapshots, risk-policy versions, ESS
+/// transitions, API keys and the audit log, in PostgreSQL or SQLite with the same API and the
+/// same behaviour.
 ///
 /// Cheap to clone (a connection pool inside). Money is `rust_decimal` end to end: NUMERIC in
 /// PostgreSQL, the canonical decimal string in SQLite; a decimal comes back with the value and
@@ -365,20 +370,141 @@ impl TradeStore {
         }
     }
 
-    /// Equity snapshots taken in `[from, to)`, oldest first.
+    /// Records equity snapshots, idempotent by instant, in one transaction: the first snapshot
+    /// of an instant is kept, whether it was stored before or comes earlier in the batch.
+    pub async fn record_equity_snapshots(
+        &self,
+        snapshots: &[EquitySnapshot],
+    ) -> Result<SnapshotsReport, StoreError> {
+        let mut seen = HashSet::with_capacity(snapshots.len());
+        let unique: Vec<EquitySnapshot> = snapshots
+            .iter()
+            .filter(|s| seen.insert(s.at))
+            .copied()
+            .collect();
+        let repeated = count(snapshots.len() - unique.len());
+        let inserted = if unique.is_empty() {
+            0
+        } else {
+            match &self.backend {
+                Backend::Postgres(pool) => postgres::record_equity_snapshots(pool, &unique).await?,
+                Backend::Sqlite(pool) => sqlite::record_equity_snapshots(pool, &unique).await?,
+            }
+        };
+        Ok(SnapshotsReport {
+            inserted,
+            duplicates: repeated + count(unique.len()).saturating_sub(inserted),
+        })
+    }
+
+    /// Equity snapshots taken in `[from, to)`, oldest first, at most `limit`.
     pub async fn query_equity(
         &self,
         from: TimestampMs,
         to: TimestampMs,
+        limit: usize,
     ) -> Result<Vec<EquitySnapshot>, StoreError> {
         check_range(from, to)?;
-        let (from, to) = (from.as_i64(), to.as_i64());
+        let (from, to, limit) = (from.as_i64(), to.as_i64(), as_limit(limit));
         let rows = match &self.backend {
-            Backend::Postgres(pool) => postgres::query_equity(pool, from, to).await?,
-            Backend::Sqlite(pool) => sqlite::query_equity(pool, from, to).await?,
+            Backend::Postgres(pool) => postgres::query_equity(pool, from, to, limit).await?,
+            Backend::Sqlite(pool) => sqlite::query_equity(pool, from, to, limit).await?,
         };
         rows.into_iter()
             .map(codec::EquityRow::into_snapshot)
+            .collect()
+    }
+
+    /// Stores `policy` as version `expected_latest + 1`, by compare-and-set: only when
+    /// `expected_latest` is the latest stored version (0: none stored yet). Otherwise nothing
+    /// is stored and the answer is [`StoreError::Stale`]; of two writers racing with the same
+    /// `expected_latest`, exactly one succeeds.
+    pub async fn append_policy_version(
+        &self,
+        expected_latest: u64,
+        policy: &NewPolicyVersion,
+    ) -> Result<PolicyVersion, StoreError> {
+        check_policy(policy)?;
+        let expected = codec::as_bigint("expected_latest", expected_latest)?;
+        let version = expected.checked_add(1).ok_or_else(|| {
+            StoreError::InvalidInput(format!(
+                "expected_latest: {expected_latest} is out of range"
+            ))
+        })?;
+        let row = codec::PolicyVersionRow::of(version, policy);
+        let appended = match &self.backend {
+            Backend::Postgres(pool) => {
+                postgres::append_policy_version(pool, expected, &row).await?
+            }
+            Backend::Sqlite(pool) => sqlite::append_policy_version(pool, expected, &row).await?,
+        };
+        match appended {
+            codec::Append::Stored => Ok(PolicyVersion {
+                version: expected_latest + 1,
+                policy: policy.clone(),
+            }),
+            codec::Append::Stale { latest } => Err(StoreError::Stale(format!(
+                "policy version {latest} is current, not {expected_latest}"
+            ))),
+        }
+    }
+
+    /// The latest stored policy version; `None` when none was ever stored.
+    pub async fn latest_policy_version(&self) -> Result<Option<PolicyVersion>, StoreError> {
+        Ok(self.list_policy_versions(1).await?.into_iter().next())
+    }
+
+    /// Stored policy versions, newest first, at most `limit`.
+    pub async fn list_policy_versions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<PolicyVersion>, StoreError> {
+        let limit = as_limit(limit);
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => postgres::list_policy_versions(pool, limit).await?,
+            Backend::Sqlite(pool) => sqlite::list_policy_versions(pool, limit).await?,
+        };
+        rows.into_iter()
+            .map(codec::PolicyVersionRow::into_policy_version)
+            .collect()
+    }
+
+    /// Appends an ESS transition. Its seq must follow the latest stored one (1 for the first):
+    /// a gap or a repeat is [`StoreError::Stale`] and stores nothing, so two writers cannot
+    /// interleave.
+    pub async fn append_ess_transition(
+        &self,
+        transition: &EssTransition,
+    ) -> Result<(), StoreError> {
+        check_ess_transition(transition)?;
+        let seq = codec::as_bigint("seq", transition.seq)?;
+        let row = codec::EssTransitionRow::of(seq, transition);
+        let appended = match &self.backend {
+            Backend::Postgres(pool) => postgres::append_ess_transition(pool, &row).await?,
+            Backend::Sqlite(pool) => sqlite::append_ess_transition(pool, &row).await?,
+        };
+        match appended {
+            codec::Append::Stored => Ok(()),
+            codec::Append::Stale { latest } => Err(StoreError::Stale(format!(
+                "ess transition seq {} refused: the latest stored seq is {latest}, the next must be {}",
+                transition.seq,
+                latest.saturating_add(1)
+            ))),
+        }
+    }
+
+    /// Stored ESS transitions, newest first (the first is the current state), at most `limit`.
+    pub async fn query_ess_transitions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<EssTransition>, StoreError> {
+        let limit = as_limit(limit);
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => postgres::query_ess_transitions(pool, limit).await?,
+            Backend::Sqlite(pool) => sqlite::query_ess_transitions(pool, limit).await?,
+        };
+        rows.into_iter()
+            .map(codec::EssTransitionRow::into_transition)
             .collect()
     }
 
@@ -553,6 +679,46 @@ fn check_range(from: TimestampMs, to: TimestampMs) -> Result<(), StoreError> {
         return Err(StoreError::InvalidInput(format!(
             "time range starts at {from}, after its end {to}"
         )));
+    }
+    Ok(())
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Checks what the schema checks too, so a bad version is refused with a clear message.
+fn check_policy(policy: &NewPolicyVersion) -> Result<(), StoreError> {
+    if policy.profile.trim().is_empty() {
+        return Err(StoreError::InvalidInput("profile: is required".to_owned()));
+    }
+    if !policy.document.is_object() {
+        return Err(StoreError::InvalidInput(
+            "document: must be a JSON object".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what the schema checks too, so a bad transition is refused with a clear message.
+fn check_ess_transition(t: &EssTransition) -> Result<(), StoreError> {
+    if t.seq == 0 {
+        return Err(StoreError::InvalidInput(
+            "seq: must be 1 or more".to_owned(),
+        ));
+    }
+    if t.trigger.trim().is_empty() {
+        return Err(StoreError::InvalidInput("trigger: is required".to_owned()));
+    }
+    if !t.detail.is_object() {
+        return Err(StoreError::InvalidInput(
+            "detail: must be a JSON object".to_owned(),
+        ));
+    }
+    if t.cooldown_until.is_some_and(|c| c.as_i64() <= 0) {
+        return Err(StoreError::InvalidInput(
+            "cooldown_until: must be a positive time".to_owned(),
+        ));
     }
     Ok(())
 }

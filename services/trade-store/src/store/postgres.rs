@@ -20,8 +20,9 @@ use super::{
     AuditEntry, EquitySnapshot, FillsReport, KeySha256, OrderRecord, SignalRecord, StoreError,
     UpsertReport,
     codec::{
-        ApiKeyRow, AuditRow, BarColumns, EquityRow, FillColumns, FillRow, KeyInsert, NewApiKeyRow,
-        OrderColumns, OrderRow, SignalRow, bar_from_decimals, decision_columns,
+        ApiKeyRow, Append, AuditRow, BarColumns, EquityColumns, EquityRow, EssTransitionRow,
+        FillColumns, FillRow, KeyInsert, NewApiKeyRow, OrderColumns, OrderRow, PolicyVersionRow,
+        SignalRow, bar_from_decimals, decision_columns,
     },
     pg_binary_copy,
     pg_numeric::ExactNumeric,
@@ -532,18 +533,175 @@ pub(super) async fn record_equity_snapshot(
     Ok(inserted == 1)
 }
 
+/// Inserts `snapshots` (no instant repeated) in one transaction, one `UNNEST` statement per
+/// chunk; returns how many were new.
+pub(super) async fn record_equity_snapshots(
+    pool: &PgPool,
+    snapshots: &[EquitySnapshot],
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut inserted = 0;
+    for chunk in snapshots.chunks(CHUNK) {
+        let c = EquityColumns::of(chunk);
+        inserted += sqlx::query(
+            "INSERT INTO equity_snapshots (at_ms, equity, cash, unrealized_pnl, realized_pnl)
+             SELECT * FROM UNNEST($1::int8[], $2::numeric[], $3::numeric[], $4::numeric[],
+                                  $5::numeric[])
+             ON CONFLICT (at_ms) DO NOTHING",
+        )
+        .bind(&c.at_ms)
+        .bind(&c.equity)
+        .bind(&c.cash)
+        .bind(&c.unrealized_pnl)
+        .bind(&c.realized_pnl)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
 pub(super) async fn query_equity(
     pool: &PgPool,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<EquityRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT at_ms, equity::text AS equity, cash::text AS cash,
                 unrealized_pnl::text AS unrealized_pnl, realized_pnl::text AS realized_pnl
-         FROM equity_snapshots WHERE at_ms >= $1 AND at_ms < $2 ORDER BY at_ms",
+         FROM equity_snapshots WHERE at_ms >= $1 AND at_ms < $2 ORDER BY at_ms LIMIT $3",
     )
     .bind(from)
     .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Whether `result` failed on a unique constraint (a concurrent writer stored the same key).
+fn is_unique_violation<T>(result: &Result<T, sqlx::Error>) -> bool {
+    matches!(result, Err(sqlx::Error::Database(err)) if err.is_unique_violation())
+}
+
+/// Compare-and-set in one transaction: the latest version must be `expected`. Under READ
+/// COMMITTED two writers may both read the same latest version; the primary key then makes
+/// the second insert wait for the first to commit and fail, which answers stale too.
+pub(super) async fn append_policy_version(
+    pool: &PgPool,
+    expected: i64,
+    row: &PolicyVersionRow,
+) -> Result<Append, StoreError> {
+    let mut tx = pool.begin().await?;
+    let latest = latest_policy_version_number(&mut tx).await?;
+    if latest != expected {
+        return Ok(Append::Stale { latest });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO policy_versions (version, profile, document, created_ms, actor_name,
+                                      actor_role, reason)
+         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)",
+    )
+    .bind(row.version)
+    .bind(&row.profile)
+    .bind(&row.document)
+    .bind(row.created_ms)
+    .bind(&row.actor_name)
+    .bind(&row.actor_role)
+    .bind(&row.reason)
+    .execute(&mut *tx)
+    .await;
+    if is_unique_violation(&inserted) {
+        tracing::debug!("policy version append raced a concurrent writer and lost");
+        tx.rollback().await?;
+        let latest = latest_policy_version_number(&mut *pool.acquire().await?).await?;
+        return Ok(Append::Stale { latest });
+    }
+    inserted?;
+    tx.commit().await?;
+    Ok(Append::Stored)
+}
+
+async fn latest_policy_version_number(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::int8 FROM policy_versions")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+pub(super) async fn list_policy_versions(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<PolicyVersionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT version, profile, document::text AS document, created_ms, actor_name,
+                actor_role, reason
+         FROM policy_versions ORDER BY version DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Appends when `row.seq` follows the latest stored seq, in one transaction; a concurrent
+/// writer of the same seq fails on the primary key and answers stale too.
+pub(super) async fn append_ess_transition(
+    pool: &PgPool,
+    row: &EssTransitionRow,
+) -> Result<Append, StoreError> {
+    let mut tx = pool.begin().await?;
+    let latest = latest_ess_seq(&mut tx).await?;
+    if latest.checked_add(1) != Some(row.seq) {
+        return Ok(Append::Stale { latest });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO ess_transitions (seq, from_state, to_state, trigger, reason, actor_name,
+                                      actor_role, at_ms, cooldown_until_ms, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+    )
+    .bind(row.seq)
+    .bind(&row.from_state)
+    .bind(&row.to_state)
+    .bind(&row.trigger)
+    .bind(&row.reason)
+    .bind(&row.actor_name)
+    .bind(&row.actor_role)
+    .bind(row.at_ms)
+    .bind(row.cooldown_until_ms)
+    .bind(&row.detail)
+    .execute(&mut *tx)
+    .await;
+    if is_unique_violation(&inserted) {
+        tracing::debug!("ess transition append raced a concurrent writer and lost");
+        tx.rollback().await?;
+        let latest = latest_ess_seq(&mut *pool.acquire().await?).await?;
+        return Ok(Append::Stale { latest });
+    }
+    inserted?;
+    tx.commit().await?;
+    Ok(Append::Stored)
+}
+
+async fn latest_ess_seq(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::int8 FROM ess_transitions")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+pub(super) async fn query_ess_transitions(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<EssTransitionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, from_state, to_state, trigger, reason, actor_name, actor_role, at_ms,
+                cooldown_until_ms, detail::text AS detail
+         FROM ess_transitions ORDER BY seq DESC LIMIT $1",
+    )
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

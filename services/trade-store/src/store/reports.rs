@@ -31,3 +31,13 @@ pub struct FillsReport {
     /// Fills whose id was already stored (or repeated in the batch); left as they were.
     pub duplicates: u64,
 }
+
+/// What [`record_equity_snapshots`](super::TradeStore::record_equity_snapshots) did with a
+/// batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotsReport {
+    /// Snapshots of instants not stored before.
+    pub inserted: u64,
+    /// Snapshots of an instant already stored (or repeated in the batch); the first is kept.
+    pub duplicates: u64,
+}

@@ -19,8 +19,8 @@ use super::{
     AuditEntry, EquitySnapshot, FillsReport, KeySha256, OrderRecord, SignalRecord, StoreError,
     UpsertReport,
     codec::{
-        ApiKeyRow, AuditRow, EquityRow, FillRow, KeyInsert, NewApiKeyRow, OrderColumns, OrderRow,
-        SignalRow, bar_from_text, decision_columns,
+        ApiKeyRow, Append, AuditRow, EquityRow, EssTransitionRow, FillRow, KeyInsert, NewApiKeyRow,
+        OrderColumns, OrderRow, PolicyVersionRow, SignalRow, bar_from_text, decision_columns,
     },
     series::GapScan,
 };
@@ -513,17 +513,141 @@ pub(super) async fn record_equity_snapshot(
     Ok(inserted == 1)
 }
 
+/// Inserts `snapshots` (no instant repeated) in one transaction, with multi-row statements;
+/// returns how many were new.
+pub(super) async fn record_equity_snapshots(
+    pool: &SqlitePool,
+    snapshots: &[EquitySnapshot],
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let mut inserted = 0;
+    for chunk in snapshots.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO equity_snapshots (at_ms, equity, cash, unrealized_pnl, realized_pnl)
+             VALUES {} ON CONFLICT (at_ms) DO NOTHING",
+            placeholders(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for s in chunk {
+            query = query
+                .bind(s.at.as_i64())
+                .bind(s.equity.to_string())
+                .bind(s.cash.to_string())
+                .bind(s.unrealized_pnl.to_string())
+                .bind(s.realized_pnl.to_string());
+        }
+        inserted += query.execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
 pub(super) async fn query_equity(
     pool: &SqlitePool,
     from: i64,
     to: i64,
+    limit: i64,
 ) -> Result<Vec<EquityRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT at_ms, equity, cash, unrealized_pnl, realized_pnl
-         FROM equity_snapshots WHERE at_ms >= ? AND at_ms < ? ORDER BY at_ms",
+         FROM equity_snapshots WHERE at_ms >= ? AND at_ms < ? ORDER BY at_ms LIMIT ?",
     )
     .bind(from)
     .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Compare-and-set: `BEGIN IMMEDIATE` takes the write lock first, so no other writer can
+/// store a version between the check and the insert.
+pub(super) async fn append_policy_version(
+    pool: &SqlitePool,
+    expected: i64,
+    row: &PolicyVersionRow,
+) -> Result<Append, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let latest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM policy_versions")
+        .fetch_one(&mut *tx)
+        .await?;
+    if latest != expected {
+        return Ok(Append::Stale { latest });
+    }
+    sqlx::query(
+        "INSERT INTO policy_versions (version, profile, document, created_ms, actor_name,
+                                      actor_role, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(row.version)
+    .bind(&row.profile)
+    .bind(&row.document)
+    .bind(row.created_ms)
+    .bind(&row.actor_name)
+    .bind(&row.actor_role)
+    .bind(&row.reason)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Append::Stored)
+}
+
+pub(super) async fn list_policy_versions(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<PolicyVersionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT version, profile, document, created_ms, actor_name, actor_role, reason
+         FROM policy_versions ORDER BY version DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Appends when `row.seq` follows the latest stored seq, under the write lock
+/// (`BEGIN IMMEDIATE`).
+pub(super) async fn append_ess_transition(
+    pool: &SqlitePool,
+    row: &EssTransitionRow,
+) -> Result<Append, StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let latest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM ess_transitions")
+        .fetch_one(&mut *tx)
+        .await?;
+    if latest.checked_add(1) != Some(row.seq) {
+        return Ok(Append::Stale { latest });
+    }
+    sqlx::query(
+        "INSERT INTO ess_transitions (seq, from_state, to_state, trigger, reason, actor_name,
+                                      actor_role, at_ms, cooldown_until_ms, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(row.seq)
+    .bind(&row.from_state)
+    .bind(&row.to_state)
+    .bind(&row.trigger)
+    .bind(&row.reason)
+    .bind(&row.actor_name)
+    .bind(&row.actor_role)
+    .bind(row.at_ms)
+    .bind(row.cooldown_until_ms)
+    .bind(&row.detail)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Append::Stored)
+}
+
+pub(super) async fn query_ess_transitions(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<EssTransitionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, from_state, to_state, trigger, reason, actor_name, actor_role, at_ms,
+                cooldown_until_ms, detail
+         FROM ess_transitions ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
