@@ -6,10 +6,14 @@
 pub mod apikey;
 /// `levibot data`: list, import and find gaps in stored bars.
 pub mod data;
+/// `levibot ess`: status, trip, reset and history of the emergency stop system.
+pub mod ess;
 /// `levibot exchange-sim`: the Binance-protocol simulator as a command.
 pub mod exchange_sim;
 /// The in-process fleet supervisor.
 pub mod fleet;
+/// `levibot policy`: show, history, load a launch profile, set from a JSON file.
+pub mod policy;
 /// `levibot replay`: publish a kline CSV as `md.bar`.
 pub mod replay;
 /// `levibot sanity-check` output.

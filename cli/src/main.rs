@@ -1,6 +1,7 @@
 //! `levibot`: run the whole fleet in one process (`up`), one service as a pod would (`serve`),
-//! check a running fleet (`sanity-check`), or print the effective configuration
-//! (`config show`). `levibot --help` lists everything.
+//! check a running fleet (`sanity-check`), operate its emergency stop (`ess`) and risk policy
+//! (`policy`), or print the effective configuration (`config show`). `levibot --help` lists
+//! everything.
 
 use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -58,6 +59,18 @@ enum Command {
         #[command(subcommand)]
         command: levibot_cli::apikey::ApiKeyCommand,
     },
+    /// The emergency stop system of a running fleet: status, trip, reset (admin, after the
+    /// cooldown, once the tripping condition is gone), history.
+    Ess {
+        #[command(subcommand)]
+        command: levibot_cli::ess::EssCommand,
+    },
+    /// The risk policy of a running fleet: show, history, load a launch profile, set from a
+    /// JSON file (each change a new, validated, audited version).
+    Policy {
+        #[command(subcommand)]
+        command: levibot_cli::policy::PolicyCommand,
+    },
     /// Publish a kline CSV's bars as `md.bar` into a running fleet (needs `bus.redis_url`).
     Replay(levibot_cli::replay::ReplayArgs),
     /// Serve recorded market data over Binance's WebSocket and REST protocols (a local
@@ -109,6 +122,18 @@ fn main() -> ExitCode {
         }),
         Command::Apikey { command } => run_main("apikey", config, |config, telemetry| async move {
             let result = levibot_cli::apikey::run(&config, command).await;
+            telemetry.shutdown().await;
+            print_line(result?.trim_end());
+            Ok(())
+        }),
+        Command::Ess { command } => run_main("ess", config, |config, telemetry| async move {
+            let result = levibot_cli::ess::run(&config, command).await;
+            telemetry.shutdown().await;
+            print_line(result?.trim_end());
+            Ok(())
+        }),
+        Command::Policy { command } => run_main("policy", config, |config, telemetry| async move {
+            let result = levibot_cli::policy::run(&config, command).await;
             telemetry.shutdown().await;
             print_line(result?.trim_end());
             Ok(())

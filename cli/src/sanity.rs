@@ -1,6 +1,37 @@
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    time::Duration,
+};
 
-use levibot_health_aggregator::FleetReport;
+use levibot_config::Config;
+use levibot_core::{Clock, LiveClock};
+use levibot_health_aggregator::check_fleet;
+pub use levibot_health_aggregator::{CheckOutcome, FleetReport, FleetStatus, Severity};
+
+/// The whole run ends within this, whatever hangs: each check has its own timeout (at most
+/// [`levibot_health_aggregator::MAX_CHECK_TIMEOUT`]) and they run in parallel; this bound is
+/// the last line of defence.
+pub const DEADLINE: Duration = Duration::from_secs(29);
+
+/// Runs every check of the fleet of `config` in parallel, each under `timeout`, the whole run
+/// within [`DEADLINE`]: Redis, the store and its migrations, every service's health, the
+/// policy, the ESS, market-data freshness, the models (or not required), the disk buffers
+/// and the bus lag. The fleet passes when `report.ok`.
+pub async fn run(config: &Config, timeout: Duration) -> FleetReport {
+    match tokio::time::timeout(DEADLINE, check_fleet(config, timeout)).await {
+        Ok(report) => report,
+        Err(_) => FleetReport::from_checks(
+            vec![CheckOutcome {
+                name: "sanity-check".to_owned(),
+                ok: false,
+                severity: Severity::Critical,
+                detail: format!("the checks did not finish within {} s", DEADLINE.as_secs()),
+                latency_ms: u64::try_from(DEADLINE.as_millis()).unwrap_or(u64::MAX),
+            }],
+            LiveClock::new().now().as_i64(),
+        ),
+    }
+}
 
 /// Writes `report` as an aligned table followed by a summary line.
 pub fn write_table(out: &mut impl Write, report: &FleetReport) -> io::Result<()> {
@@ -13,27 +44,30 @@ pub fn write_table(out: &mut impl Write, report: &FleetReport) -> io::Result<()>
         .max(5);
     writeln!(
         out,
-        "{:<width$}  {:<4}  {:>8}  DETAIL",
-        "CHECK", "OK", "LATENCY"
+        "{:<width$}  {:<4}  {:<8}  {:>8}  DETAIL",
+        "CHECK", "OK", "SEVERITY", "LATENCY"
     )?;
     for check in &report.checks {
         let ok = if check.ok { "ok" } else { "FAIL" };
         let latency = format!("{} ms", check.latency_ms);
         writeln!(
             out,
-            "{:<width$}  {ok:<4}  {latency:>8}  {}",
-            check.name, check.detail
+            "{:<width$}  {ok:<4}  {:<8}  {latency:>8}  {}",
+            check.name,
+            check.severity.as_str(),
+            check.detail
         )?;
     }
     writeln!(out, "{}", summary(report))
 }
 
-/// `N checks, N passed, N failed: names`.
+/// `STATUS: N checks, N passed, N failed: names`.
 pub fn summary(report: &FleetReport) -> String {
     let failed: Vec<&str> = report.failed().map(|c| c.name.as_str()).collect();
     let total = report.checks.len();
     let mut line = format!(
-        "{total} checks, {} passed, {} failed",
+        "{}: {total} checks, {} passed, {} failed",
+        report.status,
         total - failed.len(),
         failed.len()
     );
@@ -44,7 +78,8 @@ pub fn summary(report: &FleetReport) -> String {
     line
 }
 
-/// Writes `report` as `{"ok": bool, "checks": [{"name", "ok", "detail", "latency_ms"}]}`.
+/// Writes `report` as `{"status": "OK"|"DEGRADED"|"DOWN", "ok": bool, "reasons": [string],
+/// "checked_ms": int, "checks": [{"name", "ok", "severity", "detail", "latency_ms"}]}`.
 pub fn write_json(out: &mut impl Write, report: &FleetReport) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)
@@ -52,28 +87,28 @@ pub fn write_json(out: &mut impl Write, report: &FleetReport) -> io::Result<()> 
 
 #[cfg(test)]
 mod tests {
-    use levibot_health_aggregator::CheckOutcome;
-
     use super::*;
 
     fn report() -> FleetReport {
-        FleetReport {
-            ok: false,
-            checks: vec![
+        FleetReport::from_checks(
+            vec![
                 CheckOutcome {
                     name: "redis".into(),
                     ok: true,
+                    severity: Severity::Critical,
                     detail: "redis 7".into(),
                     latency_ms: 2,
                 },
                 CheckOutcome {
                     name: "service:portfolio".into(),
                     ok: false,
+                    severity: Severity::Warning,
                     detail: "cannot connect".into(),
                     latency_ms: 1,
                 },
             ],
-        }
+            1_700_000_000_000,
+        )
     }
 
     #[test]
@@ -81,9 +116,12 @@ mod tests {
         let mut out = Vec::new();
         write_table(&mut out, &report()).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("service:portfolio  FAIL"), "{text}");
         assert!(
-            text.ends_with("2 checks, 1 passed, 1 failed: service:portfolio\n"),
+            text.contains("service:portfolio  FAIL  warning       1 ms  cannot connect"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("DEGRADED: 2 checks, 1 passed, 1 failed: service:portfolio\n"),
             "{text}"
         );
     }
@@ -94,8 +132,11 @@ mod tests {
         write_json(&mut out, &report()).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value["ok"], false);
+        assert_eq!(value["status"], "DEGRADED");
+        assert_eq!(value["reasons"][0], "service:portfolio: cannot connect");
         assert_eq!(value["checks"][1]["name"], "service:portfolio");
         assert_eq!(value["checks"][1]["ok"], false);
+        assert_eq!(value["checks"][1]["severity"], "warning");
         assert_eq!(value["checks"][0]["detail"], "redis 7");
     }
 }

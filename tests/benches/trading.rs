@@ -69,7 +69,7 @@ fn symbols(n: usize) -> Vec<Symbol> {
         .collect()
 }
 
-async fn fleet(symbols: &[Symbol]) -> Sandbox {
+async fn fleet(symbols: &[Symbol], synchronous_commit: bool) -> Sandbox {
     let list = symbols
         .iter()
         .map(ToString::to_string)
@@ -86,6 +86,10 @@ async fn fleet(symbols: &[Symbol]) -> Sandbox {
         ("trading.max_exposure_usd", "100000000"),
         ("trading.paper_cash_usd", "100000000"),
         ("market_data.queue_capacity", "100000"),
+        (
+            "store.synchronous_commit",
+            if synchronous_commit { "true" } else { "false" },
+        ),
     ])
     .await
 }
@@ -158,9 +162,14 @@ fn rss_mb() -> f64 {
     kb / 1024.0
 }
 
-async fn bar_to_order() {
+async fn bar_to_order(synchronous_commit: bool) {
     let symbols = symbols(50);
-    let sandbox = fleet(&symbols).await;
+    let sandbox = fleet(&symbols, synchronous_commit).await;
+    let mode = if synchronous_commit {
+        "store.synchronous_commit=true: each order record waits for its disk flush"
+    } else {
+        "store.synchronous_commit=false"
+    };
     let bus = Bus::open(&sandbox.config().bus, "bench", &Registry::new())
         .await
         .unwrap();
@@ -182,10 +191,10 @@ async fn bar_to_order() {
         .unwrap_or(f64::NAN)
         * 1e3;
     println!(
-        "bench trading.bar_to_order.record_order: RecordOrder to the trade-store before sending p50 <= {record_p50} ms, p99 <= {record_p99} ms"
+        "bench trading.bar_to_order.record_order: RecordOrder to the trade-store before sending p50 <= {record_p50} ms, p99 <= {record_p99} ms ({mode})"
     );
     println!(
-        "bench trading.bar_to_order: 50 symbols x {} bars in {:.1} s, {count} orders accepted by the paper exchange; latency bus->engine->risk->executor->exchange p50 <= {p50} ms, p99 <= {p99} ms (histogram bucket bounds)",
+        "bench trading.bar_to_order: 50 symbols x {} bars in {:.1} s, {count} orders accepted by the paper exchange; latency bus->engine->risk->executor->exchange p50 <= {p50} ms, p99 <= {p99} ms (histogram bucket bounds; {mode})",
         rounds,
         started.elapsed().as_secs_f64()
     );
@@ -196,7 +205,7 @@ async fn bar_to_order() {
 async fn rss_500_engines() {
     let before = rss_mb();
     let symbols = symbols(500);
-    let sandbox = fleet(&symbols).await;
+    let sandbox = fleet(&symbols, true).await;
     let bus = Bus::open(&sandbox.config().bus, "bench", &Registry::new())
         .await
         .unwrap();
@@ -286,7 +295,8 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         source_to_bus().await;
-        bar_to_order().await;
+        bar_to_order(false).await;
+        bar_to_order(true).await;
         rss_500_engines().await;
     });
 }

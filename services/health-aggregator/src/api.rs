@@ -1,37 +1,43 @@
 use std::{sync::Arc, time::Duration};
 
 use levibot_config::Config;
-use levibot_core::{Clock, LiveClock};
 use levibot_proto::v1::{self, health_aggregator_service_server::HealthAggregatorService};
-use levibot_telemetry::metrics::{IntGaugeVec, Opts, PrometheusError, Registry};
+use levibot_telemetry::metrics::{PrometheusError, Registry};
 use tonic::{Request, Response, Status};
 
-use crate::checks::check_fleet;
+use crate::{checks::MAX_CHECK_TIMEOUT, monitor::FleetMonitor};
 
-/// Per-check timeout when the caller does not give one.
+/// Per-check timeout when neither the caller nor `health.check_timeout_ms` gives one.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-/// The longest per-check timeout a caller may ask for.
-pub const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `levibot.v1.HealthAggregatorService` implementation.
 #[derive(Debug, Clone)]
 pub struct HealthAggregatorApi {
-    config: Arc<Config>,
-    check_ok: IntGaugeVec,
+    monitor: FleetMonitor,
 }
 
 impl HealthAggregatorApi {
-    /// Checks the fleet of `config`; registers `fleet_check_ok{check}` in `registry`.
+    /// Checks the fleet of `config`; registers the fleet metrics (`fleet_check_ok{check}`,
+    /// `fleet_status`, `fleet_alerts_total{outcome}`, ...) in `registry`.
     pub fn new(config: Arc<Config>, registry: &Registry) -> Result<Self, PrometheusError> {
-        let check_ok = IntGaugeVec::new(
-            Opts::new(
-                "fleet_check_ok",
-                "1 when the check passed at the last fleet health run",
-            ),
-            &["check"],
-        )?;
-        registry.register(Box::new(check_ok.clone()))?;
-        Ok(Self { config, check_ok })
+        Ok(Self::with_monitor(FleetMonitor::new(config, registry)?))
+    }
+
+    /// Answers from `monitor`, which a [`Poller`](crate::Poller) may share.
+    pub fn with_monitor(monitor: FleetMonitor) -> Self {
+        Self { monitor }
+    }
+
+    /// The monitor behind the API.
+    pub fn monitor(&self) -> &FleetMonitor {
+        &self.monitor
+    }
+
+    fn default_timeout(&self) -> Duration {
+        match self.monitor.config().health.check_timeout_ms {
+            0 => DEFAULT_CHECK_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        }
     }
 }
 
@@ -41,29 +47,18 @@ impl HealthAggregatorService for HealthAggregatorApi {
         &self,
         request: Request<v1::GetFleetHealthRequest>,
     ) -> Result<Response<v1::FleetHealth>, Status> {
-        let timeout = match request.into_inner().timeout_ms {
-            0 => DEFAULT_CHECK_TIMEOUT,
-            ms => Duration::from_millis(u64::from(ms)).min(MAX_CHECK_TIMEOUT),
-        };
-        let report = check_fleet(&self.config, timeout).await;
-        for check in &report.checks {
-            self.check_ok
-                .with_label_values(&[check.name.as_str()])
-                .set(i64::from(check.ok));
+        let request = request.into_inner();
+        if request.cached
+            && let Some(report) = self.monitor.latest()
+        {
+            return Ok(Response::new(report.to_proto()));
         }
-        Ok(Response::new(v1::FleetHealth {
-            ok: report.ok,
-            checks: report
-                .checks
-                .into_iter()
-                .map(|c| v1::HealthCheck {
-                    name: c.name,
-                    ok: c.ok,
-                    detail: c.detail,
-                    latency_ms: u32::try_from(c.latency_ms).unwrap_or(u32::MAX),
-                })
-                .collect(),
-            checked_ms: LiveClock::new().now().as_i64(),
-        }))
+        let timeout = match request.timeout_ms {
+            0 => self.default_timeout(),
+            ms => Duration::from_millis(u64::from(ms)),
+        }
+        .min(MAX_CHECK_TIMEOUT);
+        let report = self.monitor.check_now(timeout).await;
+        Ok(Response::new(report.to_proto()))
     }
 }

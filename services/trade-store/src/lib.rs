@@ -63,12 +63,14 @@ pub async fn serve(
     };
     let host = ServiceHost::new(SERVICE)?;
     let url = &config.store.database_url;
-    let store = TradeStore::connect(url).await.map_err(|err| {
-        startup(format!(
-            "cannot open the store at {}: {err}",
-            redact_url(url)
-        ))
-    })?;
+    let store = TradeStore::connect_with(url, config.store.synchronous_commit)
+        .await
+        .map_err(|err| {
+            startup(format!(
+                "cannot open the store at {}: {err}",
+                redact_url(url)
+            ))
+        })?;
     tracing::info!(
         backend = store.backend().as_str(),
         bars_hypertable = store.bars_is_hypertable(),

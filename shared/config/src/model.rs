@@ -114,12 +114,20 @@ impl Default for RiskConfig {
 pub struct StoreConfig {
     /// `postgres://`, `postgresql://` or `sqlite://` URL.
     pub database_url: String,
+    /// PostgreSQL: wait for each commit to reach the disk (`synchronous_commit = on`, the
+    /// default). `false` answers a commit before its WAL is flushed: an order is then
+    /// recorded in well under a millisecond instead of one disk flush (about 3 ms on a
+    /// cloud disk), and a crash of the *database server* can lose the last fraction of a
+    /// second of records (never corrupt them; a crash of any LeviBot service loses nothing).
+    /// Start-up recovery and reconciliation then find the gap and keep trading stopped.
+    pub synchronous_commit: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             database_url: "sqlite://var/levibot.db".to_owned(),
+            synchronous_commit: true,
         }
     }
 }
@@ -128,6 +136,7 @@ impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
             .field("database_url", &redact_url(&self.database_url))
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish()
     }
 }

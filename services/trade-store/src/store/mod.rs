@@ -92,8 +92,17 @@ impl TradeStore {
     ///
     /// A PostgreSQL URL may carry `options=-c search_path=<schema>` to work in one schema.
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(database_url, true).await
+    }
+
+    /// [`connect`](Self::connect); on PostgreSQL, `synchronous_commit = false` answers
+    /// commits before their WAL reaches the disk (see `store.synchronous_commit`).
+    pub async fn connect_with(
+        database_url: &str,
+        synchronous_commit: bool,
+    ) -> Result<Self, StoreError> {
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            let pool = postgres::connect(database_url).await?;
+            let pool = postgres::connect(database_url, synchronous_commit).await?;
             let bars_hypertable = timescale::make_bars_hypertable(&pool).await;
             Ok(Self {
                 backend: Backend::Postgres(pool),

@@ -35,11 +35,14 @@ const CHUNK: usize = 10_000;
 const MAX_CONNECTIONS: u32 = 8;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let options = PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl {
+pub(super) async fn connect(url: &str, synchronous_commit: bool) -> Result<PgPool, StoreError> {
+    let mut options = PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl {
         url: redact_url(url),
         reason: err.to_string(),
     })?;
+    if !synchronous_commit {
+        options = options.options([("synchronous_commit", "off")]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -311,10 +314,9 @@ macro_rules! order_columns {
     };
 }
 
-pub(super) async fn record_order(pool: &PgPool, order: &OrderRecord) -> Result<bool, StoreError> {
-    let c = OrderColumns::of(order);
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
+/// `INSERT` of a new order; a recorded client order id inserts nothing.
+fn insert_order(c: &OrderColumns) -> Query<'_, Postgres, PgArguments> {
+    sqlx::query(
         "INSERT INTO orders (client_order_id, symbol, side, order_type, quantity, limit_price,
                              time_in_force, signal_id, created_ms, status, exchange_order_id,
                              filled_quantity, average_price, reject_reason, updated_ms)
@@ -337,13 +339,17 @@ pub(super) async fn record_order(pool: &PgPool, order: &OrderRecord) -> Result<b
     .bind(&c.average_price)
     .bind(&c.reject_reason)
     .bind(c.updated_ms)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        tx.commit().await?;
+}
+
+pub(super) async fn record_order(pool: &PgPool, order: &OrderRecord) -> Result<bool, StoreError> {
+    let c = OrderColumns::of(order);
+    // The common case, a new order, is one statement (one round trip, its own commit); only
+    // an order already recorded takes the transaction below.
+    if insert_order(&c).execute(pool).await?.rows_affected() == 1 {
         return Ok(true);
     }
+    // Recorded already (orders are never deleted): the same request may move its state on.
+    let mut tx = pool.begin().await?;
     let stored: OrderRow = sqlx::query_as(concat!(
         "SELECT ",
         order_columns!(),
