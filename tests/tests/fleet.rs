@@ -163,9 +163,16 @@ async fn health_aggregator_sees_the_fleet_and_names_a_stopped_service() {
         .await
         .unwrap()
         .into_inner();
-    assert!(health.ok, "{health:#?}");
     let names: Vec<_> = health.checks.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), 16, "{names:?}");
+    // The infrastructure and every service answer (the model check fails on this default
+    // config: signal source `ai` and no model yet).
+    for check in &health.checks {
+        if check.name == "redis" || check.name == "postgresql" || check.name.starts_with("service:")
+        {
+            assert!(check.ok, "{check:?}");
+        }
+    }
     assert!(
         names.contains(&"redis") && names.contains(&"postgresql"),
         "{names:?}"
@@ -186,7 +193,7 @@ async fn health_aggregator_sees_the_fleet_and_names_a_stopped_service() {
         let failed: Vec<_> = health
             .checks
             .into_iter()
-            .filter(|c| !c.ok)
+            .filter(|c| !c.ok && c.name.starts_with("service:"))
             .map(|c| c.name)
             .collect();
         if !failed.is_empty() || Instant::now() > deadline {

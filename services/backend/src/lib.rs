@@ -95,11 +95,26 @@ pub async fn serve_with(
             .clone()
             .poll(trading.policy.clone(), wiring::ESS_POLL, stop.clone()),
     );
+    let instance = format!("{}-{}", SERVICE.as_str(), std::process::id());
+    tasks.spawn(
+        trading
+            .ess
+            .clone()
+            .follow_events(bus.clone(), instance.clone(), stop.clone()),
+    );
+    tasks.spawn(Arc::clone(&trading.desk).cancel_on_trip(stop.clone()));
+    let (policy, watcher) = levibot_policy_store::PolicyWatch::new(trading.policy.clone());
+    tasks.spawn(watcher.run(stop.clone()));
+    tasks.spawn(Arc::clone(&trading.desk).follow_policy(
+        policy,
+        trading.base_limits.clone(),
+        stop.clone(),
+    ));
     if config.trading.engines_enabled {
         tasks.spawn(trading::runner::route_bars(
             bus.clone(),
             trading.queues.clone(),
-            format!("{}-{}", SERVICE.as_str(), std::process::id()),
+            instance,
             stop.clone(),
         ));
         recover(&trading.desk, &stop).await.map_err(startup)?;

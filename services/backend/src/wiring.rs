@@ -48,6 +48,8 @@ pub(crate) struct Trading {
     pub(crate) exchange: Arc<dyn SpotExchange>,
     /// The desk (for start-up recovery).
     pub(crate) desk: Arc<TradingDesk>,
+    /// The limits of the configuration: what the policy does not govern comes from them.
+    pub(crate) base_limits: RiskLimits,
 }
 
 fn client(config: &Config, service: ServiceName) -> Result<InjectTraceContext<Channel>, String> {
@@ -92,7 +94,8 @@ pub(crate) fn build(
         .map(|s| Symbol::new(s).map_err(|e| format!("risk.symbols: {e}")))
         .collect::<Result<BTreeSet<_>, _>>()?;
     let t = &config.trading;
-    let risk = RiskManager::new(risk_limits(config, &symbols)).map_err(|e| e.to_string())?;
+    let base_limits = risk_limits(config, &symbols);
+    let risk = RiskManager::new(base_limits.clone()).map_err(|e| e.to_string())?;
     let executor = ExecutorCore::new(ExecutorConfig::default()).map_err(|e| e.to_string())?;
     let (exchange, paper): (Arc<dyn SpotExchange>, Option<Arc<PaperExchange>>) = match t.exchange {
         ExchangeKind::Paper => {
@@ -155,8 +158,6 @@ pub(crate) fn build(
         settings: DeskSettings {
             stale_after_ms: t.stale_after_ms,
             partial_fill_deadline_ms: PARTIAL_FILL_DEADLINE_MS,
-            daily_loss_limit_usd: config.risk.daily_loss_limit_usd,
-            max_positions: config.risk.max_positions,
         },
     }));
     let queues = SymbolQueues::new(config.market_data.queue_capacity, exchange_metrics);
@@ -212,5 +213,6 @@ pub(crate) fn build(
         policy,
         exchange,
         desk,
+        base_limits,
     })
 }

@@ -334,16 +334,34 @@ pub(super) async fn cluster_health(
     let report = state
         .health
         .clone()
-        .get_fleet_health(v1::GetFleetHealthRequest::default())
+        .get_fleet_health(v1::GetFleetHealthRequest {
+            // the aggregator's latest poll, so a burst of callers cannot storm the fleet
+            cached: true,
+            ..v1::GetFleetHealthRequest::default()
+        })
         .await
         .map_err(|e| from_status("health-aggregator", &e))?
         .into_inner();
+    let status = match v1::FleetStatus::try_from(report.status) {
+        Ok(v1::FleetStatus::Ok) => "OK",
+        Ok(v1::FleetStatus::Degraded) => "DEGRADED",
+        Ok(v1::FleetStatus::Down) => "DOWN",
+        _ => "UNKNOWN",
+    };
+    let severity = |s: i32| match v1::CheckSeverity::try_from(s) {
+        Ok(v1::CheckSeverity::Critical) => "critical",
+        Ok(v1::CheckSeverity::Warning) => "warning",
+        _ => "unknown",
+    };
     Ok(Json(json!({
+        "status": status,
         "ok": report.ok,
+        "reasons": report.reasons,
         "checked_ms": report.checked_ms,
         "checks": report.checks.iter().map(|c| json!({
             "name": c.name,
             "ok": c.ok,
+            "severity": severity(c.severity),
             "detail": c.detail,
             "latency_ms": c.latency_ms,
         })).collect::<Vec<_>>(),

@@ -345,6 +345,35 @@ impl TradingDesk {
         self.book().release(id);
     }
 
+    /// Cancels every open order this run tracks (the ESS tripped); returns how many were
+    /// asked to cancel. Each final state (cancelled, or filled before the cancel arrived) is
+    /// recorded and published as usual.
+    pub async fn cancel_all_open(&self) -> usize {
+        let open: Vec<(ClientOrderId, OrderRequest)> = self
+            .trackers()
+            .iter()
+            .map(|(id, (request, _))| (id.clone(), request.clone()))
+            .collect();
+        for (id, request) in &open {
+            let symbol = request.symbol();
+            let reference = OrderRef::ClientId(id.clone());
+            let result = match self.exchange.cancel_order(symbol, &reference).await {
+                Err(ExchangeError::CancelRejected { .. }) => {
+                    self.exchange.query_order(symbol, &reference).await
+                }
+                other => other,
+            };
+            self.observe_weight();
+            match result {
+                Ok(report) => self.apply_report(request, &report).await,
+                Err(err) => {
+                    tracing::error!(client_order_id = %id, error = %err, "cannot cancel an open order after an ESS trip; the next refresh retries")
+                }
+            }
+        }
+        open.len()
+    }
+
     /// Refreshes `symbol`'s open orders (new fills, status) and cancels those past their
     /// deadline. Called once per bar by the symbol's engine.
     pub async fn refresh_orders(&self, symbol: Symbol) {

@@ -27,6 +27,8 @@ pub struct TradingMetrics {
     pub predictions_missing: IntCounterVec,
     /// Recording an order in the trade-store before sending it, seconds.
     pub record_order: Histogram,
+    /// Version of the risk policy in force (0 until policy-store has sent one).
+    pub policy_version: IntGauge,
 }
 
 impl TradingMetrics {
@@ -98,7 +100,13 @@ impl TradingMetrics {
         registry.register(Box::new(order_latency.clone()))?;
         registry.register(Box::new(breaker_state.clone()))?;
         registry.register(Box::new(predictions_missing.clone()))?;
+        let policy_version = IntGauge::new(
+            "backend_policy_version",
+            "Version of the risk policy the backend trades under (0: none received yet)",
+        )?;
+        registry.register(Box::new(policy_version.clone()))?;
         Ok(Self {
+            policy_version,
             steps,
             signals,
             rejections,

@@ -7,12 +7,14 @@ mod book;
 mod ess;
 mod executor;
 mod metrics;
+mod policy;
 mod recovery;
 pub mod runner;
 mod signal_source;
 mod wire;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use levibot_bus::Bus;
@@ -28,6 +30,7 @@ use tonic::transport::Channel;
 pub use book::Book;
 pub use ess::EssWatch;
 pub use metrics::TradingMetrics;
+pub use policy::limits_from_policy;
 pub use recovery::{LATE_ARRIVAL_WINDOW_MS, RecoveryReport};
 
 use crate::events::EventHub;
@@ -55,10 +58,6 @@ pub struct DeskSettings {
     pub stale_after_ms: i64,
     /// An order still open this long after it was sent is cancelled (rest), ms.
     pub partial_fill_deadline_ms: i64,
-    /// The daily loss limit (for the report).
-    pub daily_loss_limit_usd: rust_decimal::Decimal,
-    /// The max positions (for the report).
-    pub max_positions: u32,
 }
 
 /// Everything the engines share.
@@ -77,6 +76,8 @@ pub struct TradingDesk {
     pub(crate) metrics: TradingMetrics,
     pub(crate) source: PredictionSource,
     pub(crate) settings: DeskSettings,
+    /// Version of the risk policy in force (0: the configuration's limits).
+    pub(crate) policy_version: AtomicU64,
 }
 
 impl std::fmt::Debug for TradingDesk {
@@ -136,6 +137,7 @@ impl TradingDesk {
             metrics: parts.metrics,
             source: parts.source,
             settings: parts.settings,
+            policy_version: AtomicU64::new(0),
         }
     }
 
@@ -183,8 +185,11 @@ impl TradingDesk {
 impl RiskReporter for TradingDesk {
     fn report(&self) -> RiskReport {
         let now = self.clock.now();
-        let (rejections, global_stop, breaker) = {
+        let (rejections, global_stop, breaker, max_positions, daily_loss_limit) = {
             let core = self.core();
+            let limits = core.risk.limits();
+            let (max_positions, daily_loss_limit) =
+                (limits.max_open_positions, limits.daily_loss_limit_usd);
             let rejections = core
                 .risk
                 .rejection_counts()
@@ -195,6 +200,8 @@ impl RiskReporter for TradingDesk {
                 rejections,
                 core.risk.is_stopped(now),
                 core.executor.breaker_state(now),
+                max_positions,
+                daily_loss_limit,
             )
         };
         self.metrics.breaker_state.set(match breaker {
@@ -208,12 +215,12 @@ impl RiskReporter for TradingDesk {
             ess_state: self.ess.describe().to_owned(),
             global_stop,
             open_positions: u32::try_from(view.open_positions()).unwrap_or(u32::MAX),
-            max_positions: self.settings.max_positions,
+            max_positions,
             exposure_usd: view.total_exposure().to_string(),
             daily_pnl_usd: view.pnl_today.to_string(),
-            daily_loss_limit_usd: self.settings.daily_loss_limit_usd.to_string(),
+            daily_loss_limit_usd: daily_loss_limit.to_string(),
             rejections,
-            policy_version: 0,
+            policy_version: self.policy_version.load(Ordering::Relaxed),
         }
     }
 }
