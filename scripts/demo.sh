@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 BIN="${LEVIBOT_BIN:-target/debug/levibot}"
 export LEVIBOT__BUS__REDIS_URL="${LEVIBOT__BUS__REDIS_URL:-redis://127.0.0.1:6379}"
 export LEVIBOT__STORE__DATABASE_URL="${LEVIBOT__STORE__DATABASE_URL:-postgres://postgres@127.0.0.1:5432/levibot}"
+# No trained model ships yet (the AI engine is the next work): the reference EMA-cross
+# strategy is the signal source, so the sanity-check does not require a model.
+export LEVIBOT__TRADING__SIGNAL_SOURCE="${LEVIBOT__TRADING__SIGNAL_SOURCE:-ema_cross}"
 mkdir -p var
 out=var/demo-up.out log=var/demo-up.log
 

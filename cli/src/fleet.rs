@@ -1,8 +1,8 @@
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
 use levibot_config::{Config, ServiceName};
 use levibot_server::{CancellationToken, SHUTDOWN_GRACE, ServeError, ServiceListeners};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 /// Runs service `name` on `listeners` until `shutdown` is cancelled.
 pub async fn serve_service(
@@ -65,7 +65,60 @@ pub struct Fleet {
     addresses: Vec<ServiceAddress>,
     shutdown: CancellationToken,
     service_tokens: Vec<(ServiceName, CancellationToken)>,
-    tasks: JoinSet<(ServiceName, Result<(), ServeError>)>,
+    tasks: ServiceTasks,
+    /// Services stopped and waited for by [`Fleet::stop_service_and_wait`], not started since.
+    stopped: Vec<ServiceName>,
+}
+
+/// The service tasks, with the service each task runs (a task that panicked is named by its
+/// id only).
+#[derive(Debug, Default)]
+struct ServiceTasks {
+    set: JoinSet<(ServiceName, Result<(), ServeError>)>,
+    names: HashMap<tokio::task::Id, ServiceName>,
+}
+
+impl ServiceTasks {
+    /// Runs `service` on `listeners` until `token` is cancelled.
+    fn spawn(
+        &mut self,
+        service: ServiceName,
+        config: Arc<Config>,
+        listeners: ServiceListeners,
+        token: CancellationToken,
+    ) {
+        let handle = self.set.spawn(async move {
+            (
+                service,
+                serve_service(service, config, listeners, token).await,
+            )
+        });
+        self.names.insert(handle.id(), service);
+    }
+
+    /// The next task to end: its service and how it ended (`Err` for a task that panicked
+    /// or was aborted). `None` when no task is left.
+    async fn join_next(
+        &mut self,
+    ) -> Option<(ServiceName, Result<Result<(), ServeError>, JoinError>)> {
+        let joined = self.set.join_next_with_id().await?;
+        let (id, result) = match joined {
+            Ok((id, (_, result))) => (id, Ok(result)),
+            Err(err) => (err.id(), Err(err)),
+        };
+        // every task is spawned by `spawn`, which names it
+        let service = self.names.remove(&id).unwrap_or(ServiceName::Backend);
+        Some((service, result))
+    }
+}
+
+/// Why a service task ended, as text.
+fn ended(result: Result<Result<(), ServeError>, JoinError>) -> String {
+    match result {
+        Ok(Ok(())) => "stopped unexpectedly".to_owned(),
+        Ok(Err(err)) => err.to_string(),
+        Err(err) => format!("the service task died: {err}"),
+    }
 }
 
 impl Fleet {
@@ -104,20 +157,14 @@ impl Fleet {
         }
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
+        let mut tasks = ServiceTasks::default();
         let mut addresses = Vec::with_capacity(bound.len());
         let mut service_tokens = Vec::with_capacity(bound.len());
         for (address, listeners) in bound {
             let token = shutdown.child_token();
             let service = address.service;
             let config = Arc::clone(&config);
-            let task_token = token.clone();
-            tasks.spawn(async move {
-                (
-                    service,
-                    serve_service(service, config, listeners, task_token).await,
-                )
-            });
+            tasks.spawn(service, config, listeners, token.clone());
             addresses.push(address);
             service_tokens.push((service, token));
         }
@@ -127,6 +174,7 @@ impl Fleet {
             shutdown,
             service_tokens,
             tasks,
+            stopped: Vec::new(),
         })
     }
 
@@ -162,37 +210,74 @@ impl Fleet {
     /// the same addresses with the same configuration (a process restart, as Kubernetes
     /// does after a crash). Services that stopped meanwhile are reported as errors.
     pub async fn restart_service(&mut self, service: ServiceName) -> Result<(), FleetError> {
+        self.stop_service_and_wait(service).await?;
+        self.start_service(service).await
+    }
+
+    /// Stops one service (as a crash or `kill` would) and waits until its task has ended, so
+    /// it has let go of its ports; the others keep running. Other services that stopped
+    /// meanwhile are reported as errors (the stopped one is then stopped all the same).
+    /// A service that is not running (already stopped and waited for) is left as it is.
+    pub async fn stop_service_and_wait(&mut self, service: ServiceName) -> Result<(), FleetError> {
+        if !self.running(service) {
+            return Ok(());
+        }
         self.stop_service(service);
         let mut others = Vec::new();
-        loop {
-            match self.tasks.join_next().await {
-                Some(Ok((stopped, _))) if stopped == service => break,
-                Some(Ok((stopped, result))) => others.push((
-                    stopped,
-                    result.map_or_else(|e| e.to_string(), |()| "stopped unexpectedly".to_owned()),
-                )),
-                Some(Err(err)) => others.push((service, format!("a service task died: {err}"))),
-                None => break,
+        while let Some((stopped, result)) = self.tasks.join_next().await {
+            self.stopped.push(stopped);
+            if stopped == service {
+                if !matches!(result, Ok(Ok(()))) {
+                    tracing::warn!(service = service.as_str(), reason = %ended(result), "service did not stop cleanly");
+                }
+                break;
             }
+            // one stopped earlier with `stop_service` and ending cleanly is no surprise
+            if matches!(result, Ok(Ok(()))) && self.cancelled(stopped) {
+                continue;
+            }
+            others.push((stopped, ended(result)));
         }
-        if !others.is_empty() {
-            return Err(FleetError::Services(others));
+        if others.is_empty() {
+            Ok(())
+        } else {
+            Err(FleetError::Services(others))
+        }
+    }
+
+    /// Starts one service that [`stop_service_and_wait`](Self::stop_service_and_wait)
+    /// stopped, on the same addresses with the same configuration. Starting a service that
+    /// is still running is an error (its ports are taken).
+    pub async fn start_service(&mut self, service: ServiceName) -> Result<(), FleetError> {
+        if self.running(service) {
+            return Err(FleetError::Start(ServeError::Startup {
+                service: service.as_str(),
+                message: "already running".to_owned(),
+            }));
         }
         let listeners = ServiceListeners::bind(self.config.services.endpoint(service)).await?;
         let token = self.shutdown.child_token();
-        let (config, task_token) = (Arc::clone(&self.config), token.clone());
-        self.tasks.spawn(async move {
-            (
-                service,
-                serve_service(service, config, listeners, task_token).await,
-            )
-        });
+        self.tasks
+            .spawn(service, Arc::clone(&self.config), listeners, token.clone());
         for (name, slot) in &mut self.service_tokens {
             if *name == service {
                 *slot = token.clone();
             }
         }
+        self.stopped.retain(|s| *s != service);
         Ok(())
+    }
+
+    /// Whether `service` was asked to stop.
+    fn cancelled(&self, service: ServiceName) -> bool {
+        self.service_tokens
+            .iter()
+            .any(|(name, token)| *name == service && token.is_cancelled())
+    }
+
+    /// Whether `service`'s task was started and not yet waited for.
+    fn running(&self, service: ServiceName) -> bool {
+        !self.stopped.contains(&service)
     }
 
     /// Waits until `until` is cancelled (a signal) or a service stops on its own, which is an
@@ -200,12 +285,9 @@ impl Fleet {
     pub async fn run_until(&mut self, until: CancellationToken) -> Result<(), FleetError> {
         tokio::select! {
             () = until.cancelled() => Ok(()),
-            Some(joined) = self.tasks.join_next() => {
-                let (service, reason) = match joined {
-                    Ok((service, Ok(()))) => (service, "stopped unexpectedly".to_owned()),
-                    Ok((service, Err(err))) => (service, err.to_string()),
-                    Err(err) => (ServiceName::Backend, format!("a service task died: {err}")),
-                };
+            Some((service, result)) = self.tasks.join_next() => {
+                self.stopped.push(service);
+                let reason = ended(result);
                 tracing::error!(service = service.as_str(), %reason, "service stopped");
                 Err(FleetError::Services(vec![(service, reason)]))
             }
@@ -222,17 +304,14 @@ impl Fleet {
         loop {
             match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
                 Ok(None) => break,
-                Ok(Some(Ok((_, Ok(()))))) => {}
-                Ok(Some(Ok((service, Err(err))))) => failures.push((service, err.to_string())),
-                Ok(Some(Err(err))) => {
-                    failures.push((ServiceName::Backend, format!("a service task died: {err}")));
-                }
+                Ok(Some((_, Ok(Ok(()))))) => {}
+                Ok(Some((service, result))) => failures.push((service, ended(result))),
                 Err(_) => {
                     tracing::warn!(
-                        left = self.tasks.len(),
+                        left = self.tasks.set.len(),
                         "services did not stop in time; aborting"
                     );
-                    self.tasks.shutdown().await;
+                    self.tasks.set.shutdown().await;
                     break;
                 }
             }

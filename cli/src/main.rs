@@ -206,7 +206,7 @@ fn sanity_check(config: &Config, json: bool, timeout_ms: u64) -> ExitCode {
         }
     };
     let timeout = Duration::from_millis(timeout_ms);
-    let report = runtime.block_on(levibot_health_aggregator::check_fleet(config, timeout));
+    let report = runtime.block_on(sanity::run(config, timeout));
     let mut out = Vec::new();
     let written = if json {
         sanity::write_json(&mut out, &report)

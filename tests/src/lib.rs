@@ -170,6 +170,23 @@ impl Sandbox {
             .unwrap_or_else(|err| panic!("cannot restart {}: {err}", service.as_str()));
     }
 
+    /// Stops one service, as a crash would, and waits until it has let go of its ports.
+    pub async fn stop_service_and_wait(&mut self, service: ServiceName) {
+        self.fleet
+            .stop_service_and_wait(service)
+            .await
+            .unwrap_or_else(|err| panic!("cannot stop {}: {err}", service.as_str()));
+    }
+
+    /// Starts a service stopped with [`stop_service_and_wait`](Self::stop_service_and_wait)
+    /// again on the same ports, as a process restart would.
+    pub async fn start_service(&mut self, service: ServiceName) {
+        self.fleet
+            .start_service(service)
+            .await
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", service.as_str()));
+    }
+
     /// Stops everything, waits for every task, and drops the schema.
     pub async fn shutdown(self) -> Result<(), FleetError> {
         let stopped = self.fleet.shutdown().await;

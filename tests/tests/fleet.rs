@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use levibot_config::ServiceName;
 use levibot_proto::v1::{
-    GetFleetHealthRequest, GetPolicyRequest, GetSummaryRequest,
+    GetFleetHealthRequest, GetPolicyRequest, ListModelsRequest,
+    auto_ml_service_client::AutoMlServiceClient,
     health_aggregator_service_client::HealthAggregatorServiceClient,
     policy_store_service_client::PolicyStoreServiceClient,
-    portfolio_service_client::PortfolioServiceClient,
 };
 use levibot_tests::{Sandbox, sample, scrape_metrics};
 use tokio_stream::StreamExt;
@@ -101,9 +101,9 @@ async fn every_service_is_healthy_reflects_and_exports_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unimplemented_rpcs_are_counted_with_their_code_and_unknown_paths_are_bounded() {
     let sandbox = Sandbox::start().await;
-    let mut portfolio = PortfolioServiceClient::new(sandbox.channel(ServiceName::Portfolio).await);
-    let status = portfolio
-        .get_summary(GetSummaryRequest {})
+    let mut automl = AutoMlServiceClient::new(sandbox.channel(ServiceName::AutomlCron).await);
+    let status = automl
+        .list_models(ListModelsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
@@ -114,21 +114,25 @@ async fn unimplemented_rpcs_are_counted_with_their_code_and_unknown_paths_are_bo
     );
 
     // a path outside the contract, sent by hand
-    let mut grpc = tonic::client::Grpc::new(sandbox.channel(ServiceName::Portfolio).await);
+    let mut grpc = tonic::client::Grpc::new(sandbox.channel(ServiceName::AutomlCron).await);
     grpc.ready().await.unwrap();
-    let codec = tonic_prost::ProstCodec::<GetSummaryRequest, GetSummaryRequest>::default();
+    let codec = tonic_prost::ProstCodec::<ListModelsRequest, ListModelsRequest>::default();
     let path = http::uri::PathAndQuery::from_static("/evil.Service/RandomName12345");
     let status = grpc
-        .unary(tonic::Request::new(GetSummaryRequest {}), path, codec)
+        .unary(
+            tonic::Request::new(ListModelsRequest::default()),
+            path,
+            codec,
+        )
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
 
-    let metrics = scrape_metrics(sandbox.metrics_addr(ServiceName::Portfolio)).await;
-    let summary = "levibot_grpc_requests_total{code=\"12\",method=\"/levibot.v1.PortfolioService/GetSummary\",service=\"portfolio\"}";
-    assert_eq!(sample(&metrics, summary), Some(1.0), "{metrics}");
+    let metrics = scrape_metrics(sandbox.metrics_addr(ServiceName::AutomlCron)).await;
+    let listed = "levibot_grpc_requests_total{code=\"12\",method=\"/levibot.v1.AutoMlService/ListModels\",service=\"automl-cron\"}";
+    assert_eq!(sample(&metrics, listed), Some(1.0), "{metrics}");
     let unknown =
-        "levibot_grpc_requests_total{code=\"12\",method=\"unknown\",service=\"portfolio\"}";
+        "levibot_grpc_requests_total{code=\"12\",method=\"unknown\",service=\"automl-cron\"}";
     assert_eq!(sample(&metrics, unknown), Some(1.0), "{metrics}");
     assert!(!metrics.contains("RandomName12345"), "{metrics}");
     sandbox.shutdown().await.unwrap();

@@ -264,6 +264,8 @@ async fn lost_and_unknown_order_answers_are_queried_never_sent_twice_on_binance(
             ("trading.exchange", "binance"),
             ("exchange.api_key", key),
             ("exchange.api_secret", secret),
+            // the books start from what the exchange holds, or reconciliation trips the ESS
+            ("portfolio.starting_cash_usd", "100000"),
         ],
     )
     .await;
@@ -317,6 +319,8 @@ async fn a_backend_restarted_mid_order_finds_the_order_on_the_exchange_and_never
             ("trading.exchange", "binance"),
             ("exchange.api_key", key),
             ("exchange.api_secret", secret),
+            // the books start from what the exchange holds, or reconciliation trips the ESS
+            ("portfolio.starting_cash_usd", "100000"),
         ],
     )
     .await;
@@ -396,5 +400,69 @@ async fn a_backend_restarted_mid_order_finds_the_order_on_the_exchange_and_never
         .map(|o| o.request.as_ref().unwrap().client_order_id.clone())
         .collect();
     assert_eq!(ids.len(), orders.len(), "an order id appears twice");
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_larger_than_a_bars_volume_share_fills_over_several_bars_to_completion() {
+    // The FTX file's volume is USD notional (about 10^5 to 10^6 a bar): a share of 2e-9 lets
+    // a few ten-thousandths of a BTC fill per bar, so the first orders (a few thousandths)
+    // need several bars.
+    let (sandbox, _sim) = trading_fleet_with(
+        Duration::from_millis(5),
+        "127.0.0.1:0",
+        None,
+        &[("trading.paper_max_volume_share", "0.000000002")],
+    )
+    .await;
+    let store = TradeStoreServiceClient::new(sandbox.channel(ServiceName::TradeStore).await);
+    let started = Instant::now();
+    let completed = loop {
+        if started.elapsed() > Duration::from_secs(90) {
+            let orders = btc_orders(&store).await;
+            let fills = btc_fills(&store).await;
+            panic!(
+                "no order completed over several fills: {} orders {:#?}, fills {:#?}",
+                orders.len(),
+                orders.iter().take(3).collect::<Vec<_>>(),
+                fills.iter().take(5).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let fills = btc_fills(&store).await;
+        let orders = btc_orders(&store).await;
+        let found = orders.into_iter().find(|o| {
+            let id = &o.request.as_ref().unwrap().client_order_id;
+            o.status == v1::OrderStatus::Filled as i32
+                && fills.iter().filter(|f| &f.client_order_id == id).count() > 1
+        });
+        if let Some(order) = found {
+            break (order, fills);
+        }
+    };
+    let (order, fills) = completed;
+    let id = &order.request.as_ref().unwrap().client_order_id;
+    let mine: Vec<_> = fills.iter().filter(|f| &f.client_order_id == id).collect();
+    // The fills add up to exactly the order, each at most the bar's share.
+    let total: rust_decimal::Decimal = mine
+        .iter()
+        .map(|f| {
+            f.quantity
+                .parse::<levibot_core::Quantity>()
+                .unwrap()
+                .value()
+        })
+        .sum();
+    let ordered = order
+        .request
+        .as_ref()
+        .unwrap()
+        .quantity
+        .parse::<levibot_core::Quantity>()
+        .unwrap()
+        .value();
+    assert_eq!(total, ordered, "{mine:#?}");
+    let times: BTreeSet<_> = mine.iter().map(|f| f.exchange_time_ms).collect();
+    assert_eq!(times.len(), mine.len(), "two fills of one order on one bar");
     sandbox.shutdown().await.unwrap();
 }

@@ -1215,9 +1215,11 @@ async fn an_unreachable_store_is_a_503_not_a_401() {
 async fn ess_calls_need_a_reason_and_are_audited_even_when_refused() {
     let gw = Gateway::start().await;
     for (path, role) in [("/ess/trip", Role::Trader), ("/ess/reset", Role::Admin)] {
-        gw.post(path, role)
-            .await
-            .assert_error(StatusCode::BAD_REQUEST, "bad_request", "reason is required");
+        gw.post(path, role).await.assert_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "reason is required",
+        );
         gw.post(&format!("{path}?reason=%20%20"), role)
             .await
             .assert_error(StatusCode::BAD_REQUEST, "bad_request", "reason is required");
