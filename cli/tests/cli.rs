@@ -23,11 +23,6 @@ fn redis_url() -> String {
     std::env::var("LEVIBOT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn database_url() -> String {
-    std::env::var("LEVIBOT_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// `levibot` with a clean environment: no `LEVIBOT__*` from the caller leaks in.
 fn levibot() -> Command {
     let mut command = Command::new(LEVIBOT);
@@ -98,34 +93,55 @@ fn config_show_prints_the_effective_config_without_secrets() {
     }
 }
 
-fn sanity_check(fleet_config: &levibot_config::Config) -> Output {
-    let mut command = levibot();
-    command.args(["sanity-check", "--json", "--timeout-ms", "2000"]);
-    command.args(["--set", &format!("bus.redis_url={}", redis_url())]);
-    command.args(["--set", &format!("store.database_url={}", database_url())]);
-    for service in ServiceName::ALL {
-        let url = fleet_config.services.endpoint(service).grpc_url();
-        command.args([
-            "--set",
-            &format!("services.{}.grpc_url={url}", service.config_key()),
-        ]);
+/// `levibot sanity-check --json` with `config_file` (the fleet's own effective configuration,
+/// so it checks the same store, bus and addresses).
+fn sanity_check(config_file: &std::path::Path) -> Output {
+    levibot()
+        .args(["sanity-check", "--json", "--timeout-ms", "2000", "--config"])
+        .arg(config_file)
+        .output()
+        .unwrap()
+}
+
+/// Runs `check` until it succeeds or `within` has passed (a fleet loads its policy and ESS
+/// state once its trade-store answers, shortly after start); returns the last output.
+async fn until_ok(within: Duration, check: impl Fn() -> Output + Send + Clone + 'static) -> Output {
+    let deadline = Instant::now() + within;
+    loop {
+        let run = check.clone();
+        let output = tokio::task::spawn_blocking(run).await.unwrap();
+        if output.status.success() || Instant::now() > deadline {
+            return output;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    command.output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
+    let state = tempfile::tempdir().unwrap();
     let config = ConfigLoader::new()
         .set("telemetry.log_filter", "warn")
+        .set(
+            "store.database_url",
+            &format!("sqlite://{}/levibot.db", state.path().display()),
+        )
+        .set("bus.buffer_dir", &format!("{}/bus", state.path().display()))
+        .set(
+            "trading.state_dir",
+            &format!("{}/backend", state.path().display()),
+        )
+        .set("gateway.listen", "127.0.0.1:0")
+        // no model ships yet: the reference strategy needs none
+        .set("trading.signal_source", "ema_cross")
         .load()
         .unwrap();
     let fleet = Fleet::start(config, Bind::Ephemeral).await.unwrap();
-    let fleet_config = levibot_config::Config::clone(fleet.config());
+    let config_file = state.path().join("fleet.yaml");
+    std::fs::write(&config_file, fleet.config().to_yaml()).unwrap();
 
-    let cfg = fleet_config.clone();
-    let output = tokio::task::spawn_blocking(move || sanity_check(&cfg))
-        .await
-        .unwrap();
+    let file = config_file.clone();
+    let output = until_ok(Duration::from_secs(20), move || sanity_check(&file)).await;
     assert!(
         output.status.success(),
         "{}\n{}",
@@ -134,13 +150,14 @@ async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 9, "{report}");
+    assert_eq!(report["status"], "OK", "{report}");
+    assert_eq!(report["checks"].as_array().unwrap().len(), 16, "{report}");
 
     fleet.stop_service(ServiceName::TradeStore);
     let deadline = Instant::now() + Duration::from_secs(5);
     let output = loop {
-        let cfg = fleet_config.clone();
-        let output = tokio::task::spawn_blocking(move || sanity_check(&cfg))
+        let file = config_file.clone();
+        let output = tokio::task::spawn_blocking(move || sanity_check(&file))
             .await
             .unwrap();
         if !output.status.success() || Instant::now() > deadline {
@@ -170,18 +187,29 @@ async fn sanity_check_passes_against_a_fleet_and_names_a_stopped_service() {
 #[test]
 fn up_prints_its_addresses_serves_and_stops_on_sigint() {
     let state = tempfile::tempdir().unwrap();
-    let (mut child, urls) = spawn_up(state.path());
-    let set: Vec<String> = urls
-        .iter()
-        .map(|(service, url)| format!("services.{}.grpc_url={url}", service.config_key()))
-        .collect();
-
-    let mut check = levibot();
-    check.args(["sanity-check", "--timeout-ms", "2000"]);
-    for s in &set {
-        check.args(["--set", s]);
+    let (mut child, addresses) = spawn_up(state.path());
+    let mut set = fleet_settings(state.path());
+    for (service, grpc, metrics) in &addresses {
+        let key = service.config_key();
+        set.push(format!("services.{key}.grpc_url={grpc}"));
+        set.push(format!("services.{key}.metrics_listen={metrics}"));
     }
-    let output = check.output().unwrap();
+    let output = {
+        let set = set.clone();
+        let check = move || {
+            let mut check = levibot();
+            check.args(["sanity-check", "--timeout-ms", "2000"]);
+            for s in &set {
+                check.args(["--set", s]);
+            }
+            check.output().unwrap()
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(until_ok(Duration::from_secs(20), check))
+    };
     assert!(
         output.status.success(),
         "{}\n{}",
@@ -189,7 +217,7 @@ fn up_prints_its_addresses_serves_and_stops_on_sigint() {
         text(&output.stderr)
     );
     assert!(
-        text(&output.stdout).contains("9 checks, 9 passed, 0 failed"),
+        text(&output.stdout).contains("16 checks, 16 passed, 0 failed"),
         "{output:?}"
     );
 
@@ -205,21 +233,27 @@ fn up_prints_its_addresses_serves_and_stops_on_sigint() {
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
 }
 
-/// Spawns `levibot up` on port-0 listeners and returns it with the gRPC URL of each service.
-fn spawn_up(state: &std::path::Path) -> (std::process::Child, Vec<(ServiceName, String)>) {
+/// The settings `levibot up` runs with in these tests (state under `state`); the
+/// sanity-check gets the same, so it checks what the fleet uses.
+fn fleet_settings(state: &std::path::Path) -> Vec<String> {
+    vec![
+        format!("store.database_url=sqlite://{}/levibot.db", state.display()),
+        format!("bus.buffer_dir={}/bus", state.display()),
+        "gateway.listen=127.0.0.1:0".to_owned(),
+        format!("trading.state_dir={}/backend", state.display()),
+        // no model ships yet: the reference strategy needs none
+        "trading.signal_source=ema_cross".to_owned(),
+    ]
+}
+
+/// Spawns `levibot up` on port-0 listeners and returns it with the gRPC URL and the metrics
+/// address of each service.
+fn spawn_up(state: &std::path::Path) -> (std::process::Child, Vec<(ServiceName, String, String)>) {
     let mut command = levibot();
     command.arg("up");
-    command.arg("--set").arg(format!(
-        "store.database_url=sqlite://{}/levibot.db",
-        state.display()
-    ));
-    command
-        .arg("--set")
-        .arg(format!("bus.buffer_dir={}/bus", state.display()));
-    command
-        .args(["--set", "gateway.listen=127.0.0.1:0"])
-        .arg("--set")
-        .arg(format!("trading.state_dir={}/backend", state.display()));
+    for setting in fleet_settings(state) {
+        command.args(["--set", &setting]);
+    }
     for service in ServiceName::ALL {
         let key = service.config_key();
         command.args(["--set", &format!("services.{key}.grpc_listen=127.0.0.1:0")]);
@@ -242,8 +276,15 @@ fn spawn_up(state: &std::path::Path) -> (std::process::Child, Vec<(ServiceName, 
         }
         // "  backend            grpc 127.0.0.1:41234       metrics http://127.0.0.1:40111/metrics"
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let [name, "grpc", grpc, "metrics", _] = words.as_slice() {
-            urls.push((name.parse().unwrap(), format!("http://{grpc}")));
+        if let [name, "grpc", grpc, "metrics", metrics] = words.as_slice() {
+            let metrics = metrics
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics");
+            urls.push((
+                name.parse().unwrap(),
+                format!("http://{grpc}"),
+                metrics.to_owned(),
+            ));
         }
     }
     assert_eq!(urls.len(), 7, "addresses printed: {urls:?}");
@@ -261,7 +302,7 @@ async fn a_second_sigint_forces_exit_while_a_stream_holds_shutdown() {
         .unwrap();
     let backend = urls
         .iter()
-        .find(|(s, _)| *s == ServiceName::Backend)
+        .find(|(s, _, _)| *s == ServiceName::Backend)
         .unwrap()
         .1
         .clone();

@@ -103,13 +103,17 @@ pub async fn serve_with(
             .follow_events(bus.clone(), instance.clone(), stop.clone()),
     );
     tasks.spawn(Arc::clone(&trading.desk).cancel_on_trip(stop.clone()));
+    let mut base_limits = trading.base_limits.clone();
+    if config.trading.engines_enabled {
+        trading
+            .desk
+            .load_lot_rules(&mut base_limits)
+            .await
+            .map_err(startup)?;
+    }
     let (policy, watcher) = levibot_policy_store::PolicyWatch::new(trading.policy.clone());
     tasks.spawn(watcher.run(stop.clone()));
-    tasks.spawn(Arc::clone(&trading.desk).follow_policy(
-        policy,
-        trading.base_limits.clone(),
-        stop.clone(),
-    ));
+    tasks.spawn(Arc::clone(&trading.desk).follow_policy(policy, base_limits, stop.clone()));
     if config.trading.engines_enabled {
         tasks.spawn(trading::runner::route_bars(
             bus.clone(),

@@ -20,6 +20,9 @@
 //!   (the position goes negative) and is recorded as an [`Anomaly`]; reconciliation will show it.
 //! - A position is marked to the latest bar close of its symbol, or to its last fill price while
 //!   no bar has been seen.
+//! - Books rebuilt from the stored fills know nothing of the marks the live books had between
+//!   fills: [`Books::restore`] takes the peak equity and today's opening equity back from the
+//!   stored equity curve ([`EquityHistory`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -215,6 +218,107 @@ pub struct EquitySnapshot {
     pub realized_pnl: Decimal,
 }
 
+/// What the stored equity curve tells of the books before a restart, seen from the UTC day of
+/// `now`: the highest equity stored, the last snapshot of the previous day and the first of
+/// today. Folded one snapshot at a time, in any order, so the curve can be read page by page
+/// without being held. [`Books::restore`] takes it into rebuilt books.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquityHistory {
+    today: TimestampMs,
+    snapshots: u64,
+    peak: Option<Decimal>,
+    previous_day_close: Option<(TimestampMs, Decimal)>,
+    today_open: Option<(TimestampMs, Decimal)>,
+}
+
+impl EquityHistory {
+    /// Nothing seen yet; "today" is the UTC day of `now`.
+    pub fn new(now: TimestampMs) -> Self {
+        Self {
+            today: now.utc_day_start(),
+            snapshots: 0,
+            peak: None,
+            previous_day_close: None,
+            today_open: None,
+        }
+    }
+
+    /// The history of `snapshots`, seen at `now`.
+    pub fn of<'a>(
+        now: TimestampMs,
+        snapshots: impl IntoIterator<Item = &'a EquitySnapshot>,
+    ) -> Self {
+        let mut history = Self::new(now);
+        for snapshot in snapshots {
+            history.observe(snapshot.at, snapshot.equity);
+        }
+        history
+    }
+
+    /// Takes in one stored snapshot: `equity` at `at`.
+    pub fn observe(&mut self, at: TimestampMs, equity: Decimal) {
+        self.snapshots += 1;
+        self.peak = Some(self.peak.map_or(equity, |peak| peak.max(equity)));
+        let day = at.utc_day_start();
+        if day == self.today {
+            if self.today_open.is_none_or(|(first, _)| at < first) {
+                self.today_open = Some((at, equity));
+            }
+        } else if day.as_i64() == self.today.as_i64().saturating_sub(TimestampMs::MS_PER_DAY)
+            && self.previous_day_close.is_none_or(|(last, _)| at > last)
+        {
+            self.previous_day_close = Some((at, equity));
+        }
+    }
+
+    /// 00:00 UTC of the day the history is seen from.
+    pub fn today(&self) -> TimestampMs {
+        self.today
+    }
+
+    /// How many snapshots were taken in.
+    pub fn snapshots(&self) -> u64 {
+        self.snapshots
+    }
+
+    /// The highest equity stored.
+    pub fn peak_equity(&self) -> Option<Decimal> {
+        self.peak
+    }
+
+    /// The last snapshot of the previous UTC day: its time and equity.
+    pub fn previous_day_close(&self) -> Option<(TimestampMs, Decimal)> {
+        self.previous_day_close
+    }
+
+    /// The first snapshot of today: its time and equity.
+    pub fn today_open(&self) -> Option<(TimestampMs, Decimal)> {
+        self.today_open
+    }
+}
+
+/// Where [`Books::restore`] took today's opening equity from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayOpening {
+    /// The last snapshot of the previous UTC day.
+    PreviousDayClose {
+        /// The snapshot's time.
+        at: TimestampMs,
+        /// Its equity, today's opening.
+        equity: Decimal,
+    },
+    /// The first snapshot of today, taken before any fill of today.
+    TodayFirstSnapshot {
+        /// The snapshot's time.
+        at: TimestampMs,
+        /// Its equity, today's opening.
+        equity: Decimal,
+    },
+    /// The rebuilt books' own: the equity before today's first fill, or, with no fill today,
+    /// whatever today's first event will find.
+    Rebuilt,
+}
+
 /// The ledger. See the module documentation for its conventions.
 #[derive(Debug, Clone)]
 pub struct Books {
@@ -229,6 +333,9 @@ pub struct Books {
     peak_equity: Decimal,
     day_start: Option<TimestampMs>,
     day_start_equity: Decimal,
+    /// The time of the event that opened the current day (or of the snapshot it was restored
+    /// from).
+    day_opened_at: TimestampMs,
     as_of: TimestampMs,
     anomalies: VecDeque<Anomaly>,
     anomaly_count: u64,
@@ -250,6 +357,7 @@ impl Books {
             peak_equity: starting_cash,
             day_start: None,
             day_start_equity: starting_cash,
+            day_opened_at: TimestampMs::EPOCH,
             as_of: TimestampMs::EPOCH,
             anomalies: VecDeque::new(),
             anomaly_count: 0,
@@ -456,6 +564,63 @@ impl Books {
         }
     }
 
+    /// The UTC day [`daily_pnl`](Self::daily_pnl) counts from, and the equity it opened at
+    /// (`None` before any event).
+    pub fn day_opening(&self) -> Option<(TimestampMs, Decimal)> {
+        self.day_start.map(|day| (day, self.day_start_equity))
+    }
+
+    /// Takes back, into books just rebuilt from the stored fills, what the fills alone cannot
+    /// give: the rebuild replays the fills without the bar marks the live books had in between,
+    /// so its peak misses every high reached on a mark, and its day opening is taken at stale
+    /// marks (or not at all when no fill fell today). `history` is the stored equity curve, made
+    /// of what the live books valued themselves at.
+    ///
+    /// - Peak: the higher of the rebuilt peak and the highest stored equity. The rebuilt peak
+    ///   is at least the equity now and the starting cash (the live books' first peak), and
+    ///   keeps the highs reached on fills (exact when flat); it may exceed the live one where a
+    ///   replayed fill valued an open position at its fill price, which errs toward tripping.
+    ///   Highs between two snapshots (at most `portfolio.snapshot_interval_ms` apart while bars
+    ///   flow) are lost.
+    /// - Today's opening equity. The live books open a UTC day at the equity just before its
+    ///   first event (fill or mark); the best stored estimate of that is, in order:
+    ///   1. the last snapshot of the previous UTC day: the live books' own value at the latest
+    ///      recorded instant before today (events after it and before midnight are lost). An
+    ///      older snapshot is not used: a whole day without one means the service or its
+    ///      market data was down, and fills and marks since may have moved the equity;
+    ///   2. else the first snapshot of today, when it was taken before the first fill of today
+    ///      replayed (or there is none): the equity after today's first recorded mark, which
+    ///      misses only what moved between midnight and that mark;
+    ///   3. else the rebuilt books' own opening: the equity just before the first fill of today
+    ///      (exact when the books were flat then, else at the previous fills' prices);
+    ///   4. with no fill today either, the day opens as in live books, on its first event.
+    ///
+    /// Books whose latest event is on a later day than `history`'s today (a clock behind the
+    /// exchange's) keep their own opening.
+    pub fn restore(&mut self, history: &EquityHistory) -> DayOpening {
+        if let Some(peak) = history.peak_equity() {
+            self.peak_equity = self.peak_equity.max(peak);
+        }
+        let today = history.today();
+        if self.day_start.is_some_and(|day| day > today) {
+            return DayOpening::Rebuilt;
+        }
+        let fill_today = self.day_start == Some(today);
+        let (opening, at, equity) = if let Some((at, equity)) = history.previous_day_close {
+            (DayOpening::PreviousDayClose { at, equity }, at, equity)
+        } else if let Some((at, equity)) = history.today_open
+            && (!fill_today || at < self.day_opened_at)
+        {
+            (DayOpening::TodayFirstSnapshot { at, equity }, at, equity)
+        } else {
+            return DayOpening::Rebuilt;
+        };
+        self.day_start = Some(today);
+        self.day_start_equity = equity;
+        self.day_opened_at = at;
+        opening
+    }
+
     /// The books' value now, stamped `at`.
     pub fn snapshot(&self, at: TimestampMs) -> EquitySnapshot {
         EquitySnapshot {
@@ -487,6 +652,7 @@ impl Books {
         if self.day_start.is_none_or(|current| day > current) {
             self.day_start = Some(day);
             self.day_start_equity = self.equity();
+            self.day_opened_at = at;
         }
     }
 
@@ -905,6 +1071,252 @@ mod tests {
             b.daily_pnl_at(TimestampMs::new(d1 + day + 70_000)),
             dec!(50)
         );
+    }
+
+    const DAY: i64 = TimestampMs::MS_PER_DAY;
+    const HOUR: i64 = 3_600_000;
+    /// 00:00 UTC of "today" in the restore tests; they are seen at 10:00.
+    const TODAY: i64 = 19_700 * DAY;
+
+    fn now() -> TimestampMs {
+        TimestampMs::new(TODAY + 10 * HOUR)
+    }
+
+    fn snapshot(at: i64, equity: Decimal) -> EquitySnapshot {
+        EquitySnapshot {
+            at: TimestampMs::new(at),
+            equity,
+            cash: Decimal::ZERO,
+            unrealized_pnl: Decimal::ZERO,
+            realized_pnl: Decimal::ZERO,
+        }
+    }
+
+    /// Rebuilt from one fill yesterday at noon: buy 10 @ 100, fee 50. Cash 8950, equity 9950
+    /// (marked at the fill price), peak 10000 (the starting cash), yesterday opened at 10000.
+    fn rebuilt_from_yesterday() -> Books {
+        let mut b = books();
+        applied(b.apply_fill(&fill_at(
+            1,
+            Side::Buy,
+            dec!(100),
+            dec!(10),
+            dec!(50),
+            "USDT",
+            TODAY - 12 * HOUR,
+        )));
+        assert_eq!((b.equity(), b.peak_equity()), (dec!(9950), dec!(10000)));
+        b
+    }
+
+    /// `rebuilt_from_yesterday` plus a fill today at 02:00: buy 10 @ 110, fee 0. Today opened
+    /// at 9950 (before that fill); cash 7850 + 20 × 110 = equity 10050.
+    fn rebuilt_with_a_fill_today() -> Books {
+        let mut b = rebuilt_from_yesterday();
+        applied(b.apply_fill(&fill_at(
+            2,
+            Side::Buy,
+            dec!(110),
+            dec!(10),
+            dec!(0),
+            "USDT",
+            TODAY + 2 * HOUR,
+        )));
+        assert_eq!(b.equity(), dec!(10050));
+        assert_eq!(b.daily_pnl_at(now()), dec!(100));
+        b
+    }
+
+    #[rstest]
+    // no snapshots: the rebuilt peak, the starting cash; drawdown 50 / 10000
+    #[case::no_snapshots(&[], dec!(10000), dec!(0.5))]
+    // a stored high below the equity now changes nothing
+    #[case::history_lower_than_now(&[dec!(9900), dec!(9940)], dec!(10000), dec!(0.5))]
+    // a stored high above: drawdown (12500 - 9950) / 12500 = 20.4 %
+    #[case::history_higher_than_now(&[dec!(9980), dec!(12500), dec!(11000)], dec!(12500), dec!(20.4))]
+    fn the_peak_is_the_higher_of_the_rebuilt_one_and_the_stored_one(
+        #[case] equities: &[Decimal],
+        #[case] peak: Decimal,
+        #[case] drawdown: Decimal,
+    ) {
+        let mut b = rebuilt_from_yesterday();
+        let snapshots: Vec<EquitySnapshot> = equities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| snapshot(TODAY - 11 * HOUR + i as i64 * 60_000, *e))
+            .collect();
+        b.restore(&EquityHistory::of(now(), &snapshots));
+        assert_eq!(b.peak_equity(), peak);
+        assert_eq!(b.drawdown_pct(), drawdown);
+        assert_eq!(b.equity(), dec!(9950));
+        // a later mark at 90 (equity 9850) is judged from the restored peak
+        assert!(b.mark(
+            btc(),
+            Price::new(dec!(90)).unwrap(),
+            TimestampMs::new(TODAY + 10 * HOUR)
+        ));
+        assert_eq!(b.peak_equity(), peak);
+        assert_eq!(b.drawdown_pct(), (peak - dec!(9850)) / peak * dec!(100));
+    }
+
+    #[test]
+    fn an_equity_now_above_every_stored_one_is_the_peak() {
+        // buy 10 @ 100, sell 10 @ 120 yesterday: flat, equity 10200
+        let mut b = books();
+        for (n, side, price) in [(1, Side::Buy, dec!(100)), (2, Side::Sell, dec!(120))] {
+            applied(b.apply_fill(&fill_at(
+                n,
+                side,
+                price,
+                dec!(10),
+                dec!(0),
+                "USDT",
+                TODAY - 12 * HOUR + n as i64,
+            )));
+        }
+        let snapshots = [
+            snapshot(TODAY - 2 * HOUR, dec!(10150)),
+            snapshot(TODAY + HOUR, dec!(10100)),
+        ];
+        b.restore(&EquityHistory::of(now(), &snapshots));
+        assert_eq!((b.peak_equity(), b.drawdown_pct()), (dec!(10200), dec!(0)));
+    }
+
+    #[test]
+    fn no_snapshots_leave_the_rebuilt_books_as_they_were() {
+        for rebuilt in [rebuilt_from_yesterday(), rebuilt_with_a_fill_today()] {
+            let mut b = rebuilt.clone();
+            let history = EquityHistory::of(now(), &[]);
+            assert_eq!(history.snapshots(), 0);
+            assert_eq!(b.restore(&history), DayOpening::Rebuilt);
+            assert_eq!(b.peak_equity(), rebuilt.peak_equity());
+            assert_eq!(b.day_opening(), rebuilt.day_opening());
+            assert_eq!(b.daily_pnl_at(now()), rebuilt.daily_pnl_at(now()));
+        }
+    }
+
+    /// Snapshots from (ms after today's 00:00, equity) pairs.
+    fn curve(curve: &[(i64, Decimal)]) -> Vec<EquitySnapshot> {
+        curve
+            .iter()
+            .map(|(at, equity)| snapshot(TODAY + at, *equity))
+            .collect()
+    }
+
+    #[rstest]
+    // yesterday's last snapshot (23:59:59.999) opens today: daily 9950 - 9800; today's are
+    // ignored, an older day's too
+    #[case::previous_day_close(
+        &[(HOUR, dec!(9700)), (-1, dec!(9800)), (-2 * HOUR, dec!(9900)), (-30 * HOUR, dec!(9000))],
+        Some((-1, dec!(9800))),
+        dec!(150)
+    )]
+    // nothing from yesterday: today's first snapshot (00:00:00.000 is today's) opens it
+    #[case::first_snapshot_of_today(
+        &[(HOUR, dec!(9600)), (0, dec!(9700)), (-30 * HOUR, dec!(9000))],
+        Some((0, dec!(9700))),
+        dec!(250)
+    )]
+    // only a snapshot older than yesterday: stale, not used; no fill today, so today opens on
+    // its first event and the daily PnL is 0 until then
+    #[case::only_older_days(&[(-DAY - 1, dec!(9800))], None, dec!(0))]
+    fn today_opens_at_yesterdays_last_snapshot_else_todays_first(
+        #[case] curve_at: &[(i64, Decimal)],
+        #[case] opened: Option<(i64, Decimal)>,
+        #[case] daily_pnl: Decimal,
+    ) {
+        let mut b = rebuilt_from_yesterday();
+        let snapshots = curve(curve_at);
+        let history = EquityHistory::of(now(), &snapshots);
+        // the fold does not depend on the order
+        assert_eq!(history, EquityHistory::of(now(), snapshots.iter().rev()));
+        let opening = b.restore(&history);
+        match opened {
+            Some((at, equity)) => {
+                let at = TimestampMs::new(TODAY + at);
+                let expected = if at.as_i64() < TODAY {
+                    DayOpening::PreviousDayClose { at, equity }
+                } else {
+                    DayOpening::TodayFirstSnapshot { at, equity }
+                };
+                assert_eq!(opening, expected);
+                assert_eq!(b.day_opening(), Some((TimestampMs::new(TODAY), equity)));
+            }
+            None => {
+                assert_eq!(opening, DayOpening::Rebuilt);
+                assert_eq!(
+                    b.day_opening(),
+                    Some((TimestampMs::new(TODAY - DAY), dec!(10000)))
+                );
+            }
+        }
+        assert_eq!(b.daily_pnl_at(now()), daily_pnl);
+    }
+
+    #[rstest]
+    // a snapshot at 01:00, before the 02:00 fill, opens today: daily 10050 - 9990
+    #[case::snapshot_before_the_fill(&[(HOUR, dec!(9990))], dec!(60))]
+    // one at 03:00 came after it: the rebuilt opening, 9950 before the fill, is kept
+    #[case::snapshot_after_the_fill(&[(3 * HOUR, dec!(10020))], dec!(100))]
+    // yesterday's close is preferred to either: daily 10050 - 9800
+    #[case::previous_day_close(&[(3 * HOUR, dec!(10020)), (-HOUR, dec!(9800))], dec!(250))]
+    fn with_a_fill_today_a_snapshot_of_today_opens_the_day_only_if_taken_before_it(
+        #[case] curve_at: &[(i64, Decimal)],
+        #[case] daily_pnl: Decimal,
+    ) {
+        let mut b = rebuilt_with_a_fill_today();
+        b.restore(&EquityHistory::of(now(), &curve(curve_at)));
+        assert_eq!(b.daily_pnl_at(now()), daily_pnl);
+        assert_eq!(b.daily_pnl(), daily_pnl);
+    }
+
+    #[test]
+    fn a_restored_day_rolls_over_as_a_live_one() {
+        let mut b = rebuilt_from_yesterday();
+        b.restore(&EquityHistory::of(
+            now(),
+            &[snapshot(TODAY - 1, dec!(9800))],
+        ));
+        assert_eq!(b.daily_pnl_at(now()), dec!(150));
+        // a mark today stays in the restored day: 10 × 95 + 8950 = 9900, daily 100
+        assert!(b.mark(
+            btc(),
+            Price::new(dec!(95)).unwrap(),
+            TimestampMs::new(TODAY + 11 * HOUR)
+        ));
+        assert_eq!(b.daily_pnl(), dec!(100));
+        // tomorrow: 0 until its first event, which opens it at 9900
+        let tomorrow = TimestampMs::new(TODAY + DAY + 60_000);
+        assert_eq!(b.daily_pnl_at(tomorrow), dec!(0));
+        assert!(b.mark(btc(), Price::new(dec!(90)).unwrap(), tomorrow));
+        assert_eq!(
+            b.day_opening(),
+            Some((TimestampMs::new(TODAY + DAY), dec!(9900)))
+        );
+        assert_eq!(b.daily_pnl_at(tomorrow), dec!(-50));
+    }
+
+    #[test]
+    fn books_already_on_a_later_day_keep_their_opening_but_take_the_peak() {
+        // a fill stamped tomorrow (the exchange's clock ahead of ours)
+        let mut b = rebuilt_from_yesterday();
+        applied(b.apply_fill(&fill_at(
+            2,
+            Side::Sell,
+            dec!(100),
+            dec!(1),
+            dec!(0),
+            "USDT",
+            TODAY + DAY + HOUR,
+        )));
+        let before = b.day_opening();
+        let opening = b.restore(&EquityHistory::of(
+            now(),
+            &[snapshot(TODAY - 1, dec!(11000))],
+        ));
+        assert_eq!(opening, DayOpening::Rebuilt);
+        assert_eq!(b.day_opening(), before);
+        assert_eq!(b.peak_equity(), dec!(11000));
     }
 
     #[rstest]

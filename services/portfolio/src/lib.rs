@@ -6,7 +6,10 @@
 //! - [`books::Books`] is the ledger: pure and synchronous, idempotent by fill id, marked to bar
 //!   closes. [`portfolio::Portfolio`] wraps it with the decisions taken from it (equity
 //!   snapshots to store, ESS trips to send, the reconciliation status).
-//! - At start the books are rebuilt from every fill the trade-store holds (`QueryFills`, paged);
+//! - At start the books are rebuilt from every fill the trade-store holds (`QueryFills`, paged),
+//!   and what the fills alone cannot give, the peak equity and today's opening equity, is taken
+//!   back from every equity snapshot it holds (`QueryEquity`, paged; the rule is
+//!   [`books::Books::restore`]'s), so a restart keeps a drawdown or a daily loss in progress;
 //!   then [`runtime::Runtime`] consumes `fill` (group `portfolio-fills`; a fill is acknowledged
 //!   once the trade-store confirms holding it, so a restart never loses one) and `md.bar`
 //!   (group `portfolio-marks`). Malformed messages are counted, logged and dead-lettered.

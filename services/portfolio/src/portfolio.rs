@@ -53,8 +53,8 @@ impl Portfolio {
         &self.books
     }
 
-    /// Replaces the books with ones rebuilt from the stored fills, and marks the portfolio
-    /// ready to answer.
+    /// Replaces the books with ones rebuilt from the stored fills (and restored from the stored
+    /// equity curve), marks the portfolio ready to answer, and judges the limits at once.
     pub fn rebuilt(&mut self, books: Books) {
         self.books = books;
         self.ready = true;

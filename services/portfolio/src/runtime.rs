@@ -1,6 +1,7 @@
-//! The async adapters around [`Portfolio`]: rebuilding the books from the trade-store, the bus
-//! consumers of `fill` and `md.bar`, the equity-snapshot sender, the policy watcher, the ESS
-//! tripper and the reconciler. Each is a task owned by [`Runtime::run`].
+//! The async adapters around [`Portfolio`]: rebuilding the books from the trade-store (fills,
+//! then the peak and today's opening equity from the stored equity curve), the bus consumers of
+//! `fill` and `md.bar`, the equity-snapshot sender, the policy watcher, the ESS tripper and the
+//! reconciler. Each is a task owned by [`Runtime::run`].
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::books::{Books, EquitySnapshot, FillOutcome};
+use crate::books::{Books, EquityHistory, EquitySnapshot, FillOutcome};
 use crate::ess::RiskLimits;
 use crate::metrics::PortfolioMetrics;
 use crate::portfolio::Portfolio;
@@ -217,8 +218,9 @@ impl Runtime {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// Rebuilds the books from every fill the trade-store holds, retrying until it answers;
-    /// false when stopped first.
+    /// Rebuilds the books from every fill the trade-store holds, then takes their peak equity
+    /// and today's opening equity back from every equity snapshot it holds
+    /// ([`Books::restore`]), retrying until it answers both; false when stopped first.
     pub async fn rebuild(&self, stop: &CancellationToken) -> bool {
         let mut wait = RETRY_MIN;
         loop {
@@ -247,7 +249,8 @@ impl Runtime {
 
     async fn load_books(&self) -> Result<Books, tonic::Status> {
         let mut books = Books::new(&self.settings.quote_asset, self.settings.starting_cash);
-        let to = self.now().as_i64().saturating_add(TimestampMs::MS_PER_DAY);
+        let now = self.now();
+        let to = now.as_i64().saturating_add(TimestampMs::MS_PER_DAY);
         let fills = query_paged(0, to, |from, to| {
             let mut client = self.clients.trade_store.clone();
             async move {
@@ -276,7 +279,64 @@ impl Runtime {
                 }
             }
         }
+        let history = self.load_equity_history(now).await?;
+        let rebuilt_peak = books.peak_equity();
+        let opening = books.restore(&history);
+        tracing::info!(
+            snapshots = history.snapshots(),
+            %rebuilt_peak,
+            peak = %books.peak_equity(),
+            drawdown_pct = %books.drawdown_pct().round_dp(4),
+            ?opening,
+            daily_pnl = %books.daily_pnl_at(now),
+            "peak and today's opening equity restored from the stored equity curve"
+        );
         Ok(books)
+    }
+
+    /// Reads every equity snapshot the trade-store holds, oldest first and page by page, into
+    /// an [`EquityHistory`] seen at `now`. The whole curve, not a recent window: the live books'
+    /// peak is the highest equity ever, and a drawdown older than any window must survive a
+    /// restart. A year of one-minute snapshots is about 53 pages of 10 000 (more calls when a
+    /// range must be split), folded as they come, so only a page is held at a time.
+    async fn load_equity_history(&self, now: TimestampMs) -> Result<EquityHistory, tonic::Status> {
+        let mut history = EquityHistory::new(now);
+        let mut malformed = 0_u64;
+        let to = now.as_i64().saturating_add(TimestampMs::MS_PER_DAY);
+        for_each_page(
+            0,
+            to,
+            |from, to| {
+                let mut client = self.clients.trade_store.clone();
+                async move {
+                    client
+                        .query_equity(v1::QueryEquityRequest {
+                            range: Some(v1::TimeRange {
+                                from_ms: from,
+                                to_ms: to,
+                            }),
+                        })
+                        .await
+                        .map(|r| r.into_inner().snapshots)
+                }
+            },
+            |page| {
+                for snapshot in page {
+                    match snapshot.equity.parse::<Decimal>() {
+                        Ok(equity) => history.observe(TimestampMs::new(snapshot.at_ms), equity),
+                        Err(_) => malformed += 1,
+                    }
+                }
+            },
+        )
+        .await?;
+        if malformed > 0 {
+            tracing::warn!(
+                malformed,
+                "skipped stored equity snapshots whose equity is not a decimal"
+            );
+        }
+        Ok(history)
     }
 
     /// Books one fill from the bus, counted and logged.
@@ -733,11 +793,26 @@ where
     F: Fn(i64, i64) -> Fut,
     Fut: Future<Output = Result<Vec<T>, tonic::Status>>,
 {
-    let mut ranges = VecDeque::from([(from, to)]);
     let mut rows = Vec::new();
+    for_each_page(from, to, query, |mut page| rows.append(&mut page)).await?;
+    Ok(rows)
+}
+
+/// [`query_paged`], handing each page to `take` as it comes instead of collecting them.
+async fn for_each_page<T, F, Fut>(
+    from: i64,
+    to: i64,
+    query: F,
+    mut take: impl FnMut(Vec<T>),
+) -> Result<(), tonic::Status>
+where
+    F: Fn(i64, i64) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, tonic::Status>>,
+{
+    let mut ranges = VecDeque::from([(from, to)]);
     while let Some((from, to)) = ranges.pop_front() {
         match query(from, to).await {
-            Ok(mut page) => rows.append(&mut page),
+            Ok(page) => take(page),
             Err(status)
                 if status.code() == tonic::Code::InvalidArgument
                     && status.message().contains("narrow the range")
@@ -750,7 +825,7 @@ where
             Err(status) => return Err(status),
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Joins `group` on `M`'s topic, retrying until the bus answers; `None` when stopped first.

@@ -1,7 +1,8 @@
 //! The portfolio service against a real trade-store (in-process, on a fresh PostgreSQL schema)
 //! and Redis (its own key prefix): fills and bars published on the bus, one fill delivered
 //! twice and one malformed, give the summary, positions, exposure and equity snapshot of a
-//! hand computation; a restarted portfolio rebuilds the same books from the trade-store.
+//! hand computation; a restarted portfolio rebuilds the same books from the trade-store, and
+//! takes its peak equity and today's opening equity back from the stored equity curve.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 
@@ -445,6 +446,107 @@ async fn fills_and_bars_from_the_bus_make_the_books_and_a_restart_rebuilds_them(
             .positions,
         positions
     );
+    restarted.stop().await;
+    world.finish().await;
+}
+
+async fn risk(client: &PortfolioServiceClient<Channel>) -> v1::RiskMetrics {
+    client
+        .clone()
+        .get_risk_metrics(v1::GetRiskMetricsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_drawdown_and_the_daily_pnl_in_progress() {
+    const DAY: i64 = TimestampMs::MS_PER_DAY;
+    let world = World::start().await;
+    let (portfolio, client) = world.start_portfolio().await;
+    let now = LiveClock.now().as_i64();
+    let minute = now - now.rem_euclid(60_000);
+    let yesterday_noon = now - now.rem_euclid(DAY) - DAY / 2;
+
+    // yesterday: buy 1 @ 20000 (equity 100000), marked up to 30000 (110000, the peak, a
+    // snapshot) then down to 24000 (104000, yesterday's last snapshot)
+    world
+        .publish(
+            &fill(1, v1::Side::Buy, "20000", "1", "0", yesterday_noon),
+            yesterday_noon,
+        )
+        .await;
+    eventually("the fill booked", || {
+        let mut client = client.clone();
+        async move {
+            let summary = client
+                .get_summary(v1::GetSummaryRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (summary.cash == "80000").then_some(())
+        }
+    })
+    .await;
+    mark(&world, &client, &bar(yesterday_noon + 5 * 60_000, "30000")).await;
+    mark(&world, &client, &bar(yesterday_noon + 7 * 60_000, "24000")).await;
+    // today: down to 21000, equity 101000; drawdown 9000 / 110000; today opened at 104000
+    let today_bar = minute - 3 * 60_000;
+    mark(&world, &client, &bar(today_bar, "21000")).await;
+    let before = risk(&client).await;
+    assert_eq!(
+        (
+            before.equity.as_str(),
+            before.peak_equity.as_str(),
+            before.drawdown_pct.as_str()
+        ),
+        ("101000", "110000", "8.18181818")
+    );
+    // (within three minutes of midnight the "today" bar is yesterday's, and today has no
+    // event yet)
+    let bar_is_today = today_bar.div_euclid(DAY) == before.as_of_ms.div_euclid(DAY);
+    assert_eq!(before.daily_pnl, if bar_is_today { "-3000" } else { "0" });
+    // every mark's snapshot is stored before the restart
+    eventually("three equity snapshots", || {
+        let mut client = client.clone();
+        async move {
+            let points = client
+                .get_equity_curve(v1::GetEquityCurveRequest { range: None })
+                .await
+                .ok()?
+                .into_inner()
+                .points;
+            (points.len() == 3).then_some(())
+        }
+    })
+    .await;
+
+    portfolio.stop().await;
+    let (restarted, client) = world.start_portfolio().await;
+    // rebuilt from the fill alone the peak would be the starting cash, 100000: the high of
+    // 110000 comes from the stored curve; marked at the fill price until a bar comes,
+    // drawdown 10000 / 110000
+    let rebuilt = risk(&client).await;
+    assert_eq!(
+        (
+            rebuilt.equity.as_str(),
+            rebuilt.peak_equity.as_str(),
+            rebuilt.drawdown_pct.as_str()
+        ),
+        ("100000", "110000", "9.09090909")
+    );
+    mark(&world, &client, &bar(minute - 2 * 60_000, "21000")).await;
+    let after = risk(&client).await;
+    assert_eq!(
+        (&after.equity, &after.peak_equity, &after.drawdown_pct),
+        (&before.equity, &before.peak_equity, &before.drawdown_pct)
+    );
+    // today still opens at yesterday's last snapshot, 104000 (unless midnight passed in
+    // between: a new day starts its PnL again)
+    if after.as_of_ms.div_euclid(DAY) == before.as_of_ms.div_euclid(DAY) {
+        assert_eq!(after.daily_pnl, before.daily_pnl);
+    }
+
     restarted.stop().await;
     world.finish().await;
 }

@@ -6,6 +6,7 @@
 mod book;
 mod ess;
 mod executor;
+mod lots;
 mod metrics;
 mod policy;
 mod recovery;

@@ -1,8 +1,8 @@
 //! A Binance-protocol simulator: recorded market data served over the real combined-stream
 //! WebSocket (`/stream?streams=a/b`, `/ws/<stream>`) and REST (`/api/v3/klines`,
-//! `/api/v3/ping`, `/api/v3/time`, a minimal `/api/v3/exchangeInfo`), with the keep-alive rules
-//! of the real exchange (server pings, disconnect without pong) and faults on demand (dropped
-//! connections, malformed frames, stalls, `serverShutdown`, HTTP 429).
+//! `/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo` with Binance-like filters per symbol),
+//! with the keep-alive rules of the real exchange (server pings, disconnect without pong) and
+//! faults on demand (dropped connections, malformed frames, stalls, `serverShutdown`, HTTP 429).
 //!
 //! With [`SimConfig::trading`](crate::sim::SimConfig::trading) it also plays a Binance spot
 //! account: `POST`/`GET`/`DELETE /api/v3/order`, `GET /api/v3/openOrders`, `/api/v3/account`
@@ -28,6 +28,8 @@ pub mod sim_data;
 mod sim_json;
 /// The HTTP and WebSocket server.
 pub mod sim_server;
+/// The symbols' entries in `GET /api/v3/exchangeInfo`: filters and request parameters.
+mod sim_symbols;
 /// The spot account: settings, faults, the paper book behind it.
 pub mod sim_trading;
 /// The signed trading endpoints.

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,9 +21,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sim_data::{SimData, SimEvent, SimKline};
+use super::sim_symbols::{requested_symbols, symbol_json};
 use super::sim_trading::{SimEndpoint, SimFault, SimTrading, SimTradingConfig};
 use crate::replay::ReplaySpeed;
-use crate::spot::{Balance, PaperBook};
+use crate::spot::{Balance, PaperBook, SpotCall};
 
 /// How fast the timeline plays.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -815,25 +816,31 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     json(body, use_weight(&state, 1))
 }
 
-async fn exchange_info(State(state): State<Arc<SimState>>) -> Response {
-    let mut symbols: Vec<Symbol> = state.klines.keys().map(|(s, _)| *s).collect();
-    symbols.sort();
-    symbols.dedup();
+/// `GET /api/v3/exchangeInfo` (weight 20): the symbols with klines, or those of `symbol` /
+/// `symbols`, with Binance-like filters ([`super::sim_symbols`]).
+async fn exchange_info(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let weight = use_weight(&state, u64::from(SpotCall::ExchangeInfo.weight()));
+    let known: BTreeSet<Symbol> = state.klines.keys().map(|(s, _)| *s).collect();
+    let symbols = match requested_symbols(&query, &known) {
+        Ok(symbols) => symbols,
+        Err((code, message)) => return binance_error(StatusCode::BAD_REQUEST, code, message),
+    };
     let mut list = String::new();
     for (i, symbol) in symbols.iter().enumerate() {
         if i > 0 {
             list.push(',');
         }
         let (base, quote) = split_symbol(symbol.as_str());
-        list.push_str(&format!(
-            "{{\"symbol\":\"{symbol}\",\"status\":\"TRADING\",\"baseAsset\":\"{base}\",\"quoteAsset\":\"{quote}\",\"isSpotTradingAllowed\":true,\"filters\":[]}}"
-        ));
+        list.push_str(&symbol_json(*symbol, base, quote));
     }
     let body = format!(
         "{{\"timezone\":\"UTC\",\"serverTime\":{},\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":6000}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":50}},{{\"rateLimitType\":\"RAW_REQUESTS\",\"interval\":\"MINUTE\",\"intervalNum\":5,\"limit\":300000}}],\"exchangeFilters\":[],\"symbols\":[{list}]}}",
         state.now()
     );
-    json(body, use_weight(&state, 20))
+    json(body, weight)
 }
 
 fn split_symbol(symbol: &str) -> (&str, &str) {

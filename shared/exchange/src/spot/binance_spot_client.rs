@@ -1,3 +1,4 @@
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -14,10 +15,11 @@ use serde::de::DeserializeOwned;
 
 use super::binance_responses::{AccountJson, OrderJson, ServerTimeJson, TradeJson};
 use super::credentials::Credentials;
-use super::exchange_error::ExchangeError;
+use super::exchange_error::{CODE_BAD_SYMBOL, ExchangeError};
 use super::order_report::{Balance, OrderRef, OrderReport};
 use super::signing::{QueryString, SigningKey};
 use super::spot_exchange::SpotExchange;
+use super::symbol_rules::{SymbolRules, parse_exchange_info};
 use crate::binance::rest_client::{
     BinanceErrorBody, DEFAULT_RETRY_AFTER, HttpClient, MAX_BODY_BYTES, error_chain, header_u64,
     http_client,
@@ -308,6 +310,61 @@ impl BinanceSpotClient {
         Ok(decode::<AccountJson>(&body)?.into_balances())
     }
 
+    /// The trading rules of `symbols` (duplicates count once): `GET /api/v3/exchangeInfo`
+    /// with `symbols=["BTCUSDT",…]` (public, unsigned, weight 20 however many symbols). No
+    /// symbols: an empty map, without a request.
+    ///
+    /// # Errors
+    ///
+    /// - [`ExchangeError::Api`] with code `-1121` if Binance does not know one of them (its
+    ///   message "Invalid symbol." followed by the symbols asked for);
+    /// - [`ExchangeError::Decode`] naming the symbols missing from the answer, or the symbol and
+    ///   filter that is malformed ([`parse_exchange_info`]);
+    /// - otherwise see [`ExchangeError`].
+    pub async fn symbol_rules(
+        &self,
+        symbols: &[Symbol],
+    ) -> Result<BTreeMap<Symbol, SymbolRules>, ExchangeError> {
+        let wanted: BTreeSet<Symbol> = symbols.iter().copied().collect();
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let names: Vec<&str> = wanted.iter().map(Symbol::as_str).collect();
+        let mut query = QueryString::new();
+        query.push("symbols", format!("[\"{}\"]", names.join("\",\"")));
+        let body = match self
+            .send(Method::GET, "/api/v3/exchangeInfo", &query, false)
+            .await
+        {
+            Err(ExchangeError::Api {
+                status,
+                code: Some(CODE_BAD_SYMBOL),
+                message,
+            }) => {
+                return Err(ExchangeError::Api {
+                    status,
+                    code: Some(CODE_BAD_SYMBOL),
+                    message: format!("{message} (exchangeInfo of {})", names.join(", ")),
+                });
+            }
+            other => other?,
+        };
+        let mut rules = parse_exchange_info(&body)?;
+        rules.retain(|symbol, _| wanted.contains(symbol));
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|symbol| !rules.contains_key(*symbol))
+            .map(Symbol::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ExchangeError::Decode(format!(
+                "exchangeInfo does not list {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(rules)
+    }
+
     async fn with_fills(&self, order: OrderJson) -> Result<OrderReport, ExchangeError> {
         let has_fills = order.executed_qty() > Decimal::ZERO;
         let mut report = order.into_report(now())?;
@@ -486,6 +543,13 @@ impl SpotExchange for BinanceSpotClient {
 
     fn balances(&self) -> BoxFuture<'_, Result<Vec<Balance>, ExchangeError>> {
         Self::balances(self).boxed()
+    }
+
+    fn symbol_rules<'a>(
+        &'a self,
+        symbols: &'a [Symbol],
+    ) -> BoxFuture<'a, Result<BTreeMap<Symbol, SymbolRules>, ExchangeError>> {
+        Self::symbol_rules(self, symbols).boxed()
     }
 
     fn used_weight_1m(&self) -> Option<u64> {

@@ -4,7 +4,9 @@
 //! ([`BinanceSpotClient`](crate::spot::BinanceSpotClient)), with one report type
 //! ([`OrderReport`](crate::spot::OrderReport)) and one error type
 //! ([`ExchangeError`](crate::spot::ExchangeError)) that maps Binance's documented failures and
-//! tells the executor what it may do next.
+//! tells the executor what it may do next. Each exchange also answers with the trading rules of
+//! symbols ([`SymbolRules`](crate::spot::SymbolRules): lot size, tick size, minimum notional)
+//! to size orders the exchange will accept.
 //!
 //! Pick the exchange at run time and hold it as `Arc<dyn SpotExchange>`:
 //!
@@ -49,6 +51,8 @@ pub mod request_weight;
 pub mod signing;
 /// The exchange trait.
 pub mod spot_exchange;
+/// Per-symbol trading rules (lot size, tick size, notional) from `GET /api/v3/exchangeInfo`.
+pub mod symbol_rules;
 
 pub use crate::binance::{LIVE_REST_URL, TESTNET_REST_URL};
 pub use asset_pair::{AssetPair, DEFAULT_QUOTE_ASSETS};
@@ -62,3 +66,4 @@ pub use paper_exchange::PaperExchange;
 pub use request_weight::SpotCall;
 pub use signing::{QueryString, SigningKey};
 pub use spot_exchange::SpotExchange;
+pub use symbol_rules::{OrderLimits, SymbolRules, SymbolStatus, parse_exchange_info};

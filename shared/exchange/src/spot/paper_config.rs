@@ -1,9 +1,11 @@
 use std::collections::BTreeMap;
 
+use levibot_core::Symbol;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
 use super::asset_pair::DEFAULT_QUOTE_ASSETS;
+use super::symbol_rules::SymbolRules;
 
 /// How the paper exchange fills and charges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +23,16 @@ pub struct PaperConfig {
     pub quote_assets: Vec<String>,
     /// Free balances at the start, by asset.
     pub initial_balances: BTreeMap<String, Decimal>,
+    /// The trading rules the paper exchange reports for these symbols
+    /// ([`SpotExchange::symbol_rules`](super::SpotExchange::symbol_rules)); a symbol without
+    /// an entry has none, and its users keep their defaults. Reported only: orders are not
+    /// checked against them. Empty by default.
+    pub symbol_rules: BTreeMap<Symbol, SymbolRules>,
 }
 
 impl Default for PaperConfig {
     /// 10 bps fees, 5 bps slippage, at most 10 % of a bar's volume, the default quote assets,
-    /// no money.
+    /// no money, no symbol rules.
     fn default() -> Self {
         Self {
             fee_bps: Decimal::TEN,
@@ -36,6 +43,7 @@ impl Default for PaperConfig {
                 .map(|q| (*q).to_owned())
                 .collect(),
             initial_balances: BTreeMap::new(),
+            symbol_rules: BTreeMap::new(),
         }
     }
 }
@@ -65,6 +73,14 @@ pub enum PaperConfigError {
     /// No quote assets.
     #[error("quote_assets must not be empty")]
     NoQuoteAssets,
+    /// A `symbol_rules` entry whose rules are another symbol's.
+    #[error("symbol_rules.{key} holds the rules of {rules_for}")]
+    SymbolRulesMismatch {
+        /// The entry's key.
+        key: Symbol,
+        /// The symbol its rules name.
+        rules_for: Symbol,
+    },
 }
 
 impl PaperConfig {
@@ -100,6 +116,16 @@ impl PaperConfig {
         }
         if self.quote_assets.is_empty() {
             return Err(PaperConfigError::NoQuoteAssets);
+        }
+        if let Some((key, rules)) = self
+            .symbol_rules
+            .iter()
+            .find(|(key, rules)| **key != rules.symbol)
+        {
+            return Err(PaperConfigError::SymbolRulesMismatch {
+                key: *key,
+                rules_for: rules.symbol,
+            });
         }
         Ok(())
     }
@@ -137,5 +163,18 @@ mod tests {
             ..PaperConfig::default()
         };
         assert!(bad_balance.validate().is_err());
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        let swapped = PaperConfig {
+            symbol_rules: BTreeMap::from([(btc, SymbolRules::unrestricted(eth, "ETH", "USDT"))]),
+            ..PaperConfig::default()
+        };
+        assert_eq!(
+            swapped.validate(),
+            Err(PaperConfigError::SymbolRulesMismatch {
+                key: btc,
+                rules_for: eth
+            })
+        );
     }
 }

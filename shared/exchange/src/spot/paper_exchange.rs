@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -11,6 +12,7 @@ use super::paper_book::PaperBook;
 use super::paper_config::{PaperConfig, PaperConfigError};
 use super::request_weight::SpotCall;
 use super::spot_exchange::SpotExchange;
+use super::symbol_rules::SymbolRules;
 
 /// The paper exchange behind [`SpotExchange`]: a [`PaperBook`] behind a mutex, timed by an
 /// injected clock. Feed it every closed bar ([`PaperExchange::on_bar`]); orders fill there.
@@ -96,6 +98,19 @@ impl SpotExchange for PaperExchange {
 
     fn balances(&self) -> BoxFuture<'_, Result<Vec<Balance>, ExchangeError>> {
         futures::future::ready(Ok(self.lock().balances())).boxed()
+    }
+
+    fn symbol_rules<'a>(
+        &'a self,
+        symbols: &'a [Symbol],
+    ) -> BoxFuture<'a, Result<BTreeMap<Symbol, SymbolRules>, ExchangeError>> {
+        let book = self.lock();
+        let configured = &book.config().symbol_rules;
+        let rules = symbols
+            .iter()
+            .filter_map(|symbol| Some((*symbol, configured.get(symbol)?.clone())))
+            .collect();
+        futures::future::ready(Ok(rules)).boxed()
     }
 
     fn used_weight_1m(&self) -> Option<u64> {

@@ -22,6 +22,8 @@ pub enum SpotCall {
     OrderTrades,
     /// `GET /api/v3/time`.
     ServerTime,
+    /// `GET /api/v3/exchangeInfo` (any number of symbols, or all).
+    ExchangeInfo,
 }
 
 impl SpotCall {
@@ -33,7 +35,7 @@ impl SpotCall {
             Self::QueryOrder => 4,
             Self::OrderTrades => 5,
             Self::OpenOrdersForSymbol => 6,
-            Self::Account => 20,
+            Self::Account | Self::ExchangeInfo => 20,
             Self::OpenOrdersAllSymbols => 80,
         }
     }
@@ -62,5 +64,6 @@ mod tests {
         assert_eq!(SpotCall::open_orders(false).weight(), 80);
         assert_eq!(SpotCall::Account.weight(), 20);
         assert_eq!(SpotCall::OrderTrades.weight(), 5);
+        assert_eq!(SpotCall::ExchangeInfo.weight(), 20);
     }
 }

@@ -1,9 +1,12 @@
+use std::collections::BTreeMap;
+
 use futures::future::BoxFuture;
 use levibot_core::{OrderRequest, Symbol};
 
 use super::exchange_error::ExchangeError;
 use super::order_report::{Balance, OrderRef, OrderReport};
 use super::request_weight::SpotCall;
+use super::symbol_rules::SymbolRules;
 
 /// A spot exchange the executor trades on: the paper exchange
 /// ([`PaperExchange`](super::PaperExchange)) or Binance
@@ -53,6 +56,20 @@ pub trait SpotExchange: Send + Sync + std::fmt::Debug {
 
     /// Every asset with a non-zero balance, by asset name.
     fn balances(&self) -> BoxFuture<'_, Result<Vec<Balance>, ExchangeError>>;
+
+    /// The trading rules (lot size, tick size, notional) of `symbols`, to size orders the
+    /// exchange accepts.
+    ///
+    /// Binance (`GET /api/v3/exchangeInfo`, weight 20) answers for every symbol or fails: an
+    /// unknown symbol is `-1121` "Invalid symbol.", one missing from the answer an error naming
+    /// it. The paper exchange answers with the rules of its config
+    /// ([`PaperConfig::symbol_rules`](super::PaperConfig::symbol_rules)) for the symbols that
+    /// have some and leaves the others out: an absent symbol means "no exchange rules, use your
+    /// defaults". No symbols: an empty map, without a request.
+    fn symbol_rules<'a>(
+        &'a self,
+        symbols: &'a [Symbol],
+    ) -> BoxFuture<'a, Result<BTreeMap<Symbol, SymbolRules>, ExchangeError>>;
 
     /// `X-MBX-USED-WEIGHT-1M` of the last answer (updated after every call, errors included);
     /// `None` before the first answer and on the paper exchange.
