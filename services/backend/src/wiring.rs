@@ -21,7 +21,7 @@ use levibot_telemetry::metrics::{IntCounter, Registry};
 use levibot_trading::risk::ThrottleLimits;
 use levibot_trading::{Desk, ExecutorConfig, ExecutorCore, RiskLimits, RiskManager};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::engines::{EngineManager, ManagerSettings, RestartPolicy};
 use crate::events::EventHub;
@@ -50,15 +50,6 @@ pub(crate) struct Trading {
     pub(crate) desk: Arc<TradingDesk>,
     /// The limits of the configuration: what the policy does not govern comes from them.
     pub(crate) base_limits: RiskLimits,
-}
-
-fn client(config: &Config, service: ServiceName) -> Result<InjectTraceContext<Channel>, String> {
-    let url = config.service(service).grpc_url();
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("bad {} url {url}: {e}", service.as_str()))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
-    Ok(InjectTraceContext::new(endpoint.connect_lazy()))
 }
 
 /// The risk limits from `risk.*` and `trading.*`.
@@ -130,11 +121,17 @@ pub(crate) fn build(
             (Arc::new(client) as Arc<dyn SpotExchange>, None)
         }
     };
-    let store = TradeStoreServiceClient::new(client(config, ServiceName::TradeStore)?);
+    let store = TradeStoreServiceClient::new(levibot_server::peers::channel(
+        config,
+        ServiceName::TradeStore,
+    )?);
     let source = match t.signal_source {
         SignalSourceKind::EmaCross => PredictionSource::EmaCross,
         SignalSourceKind::Ai => PredictionSource::Ai {
-            client: AiEngineServiceClient::new(client(config, ServiceName::AiEngine)?),
+            client: AiEngineServiceClient::new(levibot_server::peers::channel(
+                config,
+                ServiceName::AiEngine,
+            )?),
             fallback: t.fallback_to_ema_cross,
         },
     };
@@ -190,7 +187,10 @@ pub(crate) fn build(
     registry
         .register(Box::new(audit_failures.clone()))
         .map_err(|e| e.to_string())?;
-    let policy = PolicyStoreServiceClient::new(client(config, ServiceName::PolicyStore)?);
+    let policy = PolicyStoreServiceClient::new(levibot_server::peers::channel(
+        config,
+        ServiceName::PolicyStore,
+    )?);
     let gateway = GatewayState {
         engines: engines.clone(),
         gates,
@@ -201,9 +201,15 @@ pub(crate) fn build(
         audit: Audit::new(store.clone(), Arc::clone(&clock), audit_failures),
         auth: ApiKeyAuth::new(store),
         shutdown: shutdown.clone(),
-        portfolio: PortfolioServiceClient::new(client(config, ServiceName::Portfolio)?),
+        portfolio: PortfolioServiceClient::new(levibot_server::peers::channel(
+            config,
+            ServiceName::Portfolio,
+        )?),
         policy: policy.clone(),
-        health: HealthAggregatorServiceClient::new(client(config, ServiceName::HealthAggregator)?),
+        health: HealthAggregatorServiceClient::new(levibot_server::peers::channel(
+            config,
+            ServiceName::HealthAggregator,
+        )?),
     };
     Ok(Trading {
         engines,

@@ -41,7 +41,6 @@ pub mod storage;
 pub mod watch;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use levibot_bus::Bus;
 use levibot_config::{Config, ServiceName};
@@ -52,9 +51,7 @@ use levibot_proto::v1::{
     trade_store_service_client::TradeStoreServiceClient,
 };
 use levibot_server::{CancellationToken, ServeError, ServiceHost, ServiceListeners};
-use levibot_telemetry::InjectTraceContext;
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
 
 pub use api::PolicyStoreApi;
 pub use error::ApiError;
@@ -65,15 +62,6 @@ pub use watch::{PolicyStoreClient, PolicyWatch, PolicyWatcher, policy_store_clie
 
 /// This service's name.
 pub const SERVICE: ServiceName = ServiceName::PolicyStore;
-
-fn channel(config: &Config, service: ServiceName) -> Result<InjectTraceContext<Channel>, String> {
-    let url = config.service(service).grpc_url();
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("bad {} url {url}: {e}", service.as_str()))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
-    Ok(InjectTraceContext::new(endpoint.connect_lazy()))
-}
 
 /// Serves the policy-store on `listeners` until `shutdown` is cancelled.
 ///
@@ -94,10 +82,12 @@ pub async fn serve(
     let bus = Bus::open(&config.bus, SERVICE.as_str(), host.registry())
         .await
         .map_err(|e| startup(format!("cannot open the bus: {e}")))?;
-    let trade_store =
-        TradeStoreServiceClient::new(channel(&config, ServiceName::TradeStore).map_err(startup)?);
-    let portfolio =
-        PortfolioServiceClient::new(channel(&config, ServiceName::Portfolio).map_err(startup)?);
+    let trade_store = TradeStoreServiceClient::new(
+        levibot_server::peers::channel(&config, ServiceName::TradeStore).map_err(startup)?,
+    );
+    let portfolio = PortfolioServiceClient::new(
+        levibot_server::peers::channel(&config, ServiceName::Portfolio).map_err(startup)?,
+    );
     // Owned here: stopped and awaited before serve returns, whatever ends the serving.
     let stop = shutdown.child_token();
     let (store, publisher) = PolicyStore::new(PolicyStoreParts {

@@ -29,7 +29,7 @@ use levibot_proto::v1::{self, policy_store_service_client::PolicyStoreServiceCli
 use levibot_server::CancellationToken;
 use levibot_telemetry::InjectTraceContext;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::policy::StoredPolicy;
 
@@ -44,13 +44,9 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
 /// A client of the policy-store of `config` (`services.policy-store`), connecting lazily,
 /// carrying the trace context.
 pub fn policy_store_client(config: &Config) -> Result<PolicyStoreClient, String> {
-    let url = config.service(ServiceName::PolicyStore).grpc_url();
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|err| format!("bad policy-store url {url}: {err}"))?
-        .connect_timeout(Duration::from_secs(2));
-    Ok(PolicyStoreServiceClient::new(InjectTraceContext::new(
-        endpoint.connect_lazy(),
-    )))
+    Ok(PolicyStoreServiceClient::new(
+        levibot_server::peers::streaming_channel(config, ServiceName::PolicyStore)?,
+    ))
 }
 
 /// The policy version in force, as the policy-store last said; clones share it. `None`

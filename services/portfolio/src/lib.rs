@@ -76,11 +76,11 @@ pub async fn serve(
         .map_err(|e| startup(format!("cannot open the bus: {e}")))?;
     // Owned here: stopped and awaited before serve returns, whatever ends the serving.
     let stop = shutdown.child_token();
-    let task = tokio::spawn(
-        runtime
-            .clone()
-            .run(bus.clone(), consumer_name(), stop.clone()),
-    );
+    let task = tokio::spawn(runtime.clone().run(
+        bus.clone(),
+        levibot_server::peers::consumer_name(SERVICE),
+        stop.clone(),
+    ));
     let served = host
         .serve(
             PortfolioServiceServer::new(PortfolioApi::new(runtime)),
@@ -94,17 +94,4 @@ pub async fn serve(
     }
     bus.close().await;
     served
-}
-
-/// This instance's consumer name: the host name (a Kubernetes pod's name), else the service's.
-fn consumer_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        })
-        .unwrap_or_else(|| SERVICE.as_str().to_owned())
 }

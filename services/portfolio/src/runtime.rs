@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::books::{Books, EquityHistory, EquitySnapshot, FillOutcome};
 use crate::ess::RiskLimits;
@@ -78,22 +78,22 @@ impl Clients {
     /// Lazily connecting clients to the services of `config`.
     pub fn new(config: &Config) -> Result<Self, String> {
         Ok(Self {
-            trade_store: TradeStoreServiceClient::new(channel(config, ServiceName::TradeStore)?)
-                .max_decoding_message_size(64 * 1024 * 1024),
-            policy_store: PolicyStoreServiceClient::new(channel(config, ServiceName::PolicyStore)?),
+            trade_store: TradeStoreServiceClient::new(levibot_server::peers::channel(
+                config,
+                ServiceName::TradeStore,
+            )?)
+            .max_decoding_message_size(64 * 1024 * 1024),
+            policy_store: PolicyStoreServiceClient::new(levibot_server::peers::channel(
+                config,
+                ServiceName::PolicyStore,
+            )?),
             policy_watch: policy_store_client(config)?,
-            backend: BackendServiceClient::new(channel(config, ServiceName::Backend)?),
+            backend: BackendServiceClient::new(levibot_server::peers::channel(
+                config,
+                ServiceName::Backend,
+            )?),
         })
     }
-}
-
-fn channel(config: &Config, service: ServiceName) -> Result<TracedChannel, String> {
-    let url = config.service(service).grpc_url();
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("bad {} url {url}: {e}", service.as_str()))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
-    Ok(InjectTraceContext::new(endpoint.connect_lazy()))
 }
 
 /// What the runtime needs from the configuration.

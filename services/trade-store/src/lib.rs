@@ -90,7 +90,7 @@ pub async fn serve(
         &bus,
         &store,
         &metrics,
-        &consumer_name(),
+        &levibot_server::peers::consumer_name(SERVICE),
         &stop,
     );
     let service =
@@ -101,17 +101,4 @@ pub async fn serve(
     bus.close().await;
     store.close().await;
     served
-}
-
-/// This instance's consumer name: the host name (a Kubernetes pod's name), else the service's.
-fn consumer_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        })
-        .unwrap_or_else(|| SERVICE.as_str().to_owned())
 }

@@ -16,6 +16,8 @@ pub mod listeners;
 pub mod main_support;
 /// The `/metrics` HTTP endpoint.
 pub mod metrics_http;
+/// Channels to the other services, and this instance's bus consumer name.
+pub mod peers;
 /// OS signal handling for binaries: first signal shuts down, a second one forces exit.
 pub mod signals;
 /// gRPC status helpers shared by the services.

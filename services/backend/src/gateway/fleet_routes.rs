@@ -16,9 +16,6 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::{GatewayState, audit};
 
-/// Longest ESS reason accepted.
-const MAX_REASON_LEN: usize = 500;
-
 /// A gRPC refusal as an HTTP error with the service's own message.
 fn from_status(service: &str, status: &tonic::Status) -> ApiError {
     use tonic::Code;
@@ -217,21 +214,7 @@ pub(super) struct ReasonParams {
 
 fn checked_reason(params: Result<Query<ReasonParams>, QueryRejection>) -> Result<String, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let reason = params.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::bad_request("reason is required"));
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(ApiError::bad_request(format!(
-            "reason is longer than {MAX_REASON_LEN} bytes"
-        )));
-    }
-    if reason.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "reason must not hold control characters",
-        ));
-    }
-    Ok(reason.to_owned())
+    super::routes::reason(&params.reason)
 }
 
 fn actor(principal: &Principal) -> v1::Actor {

@@ -60,6 +60,28 @@ pub trait RiskReporter: Send + Sync {
 }
 
 /// Parses a path symbol: 400 if malformed (an unconfigured one is 404 later).
+/// A `reason` parameter: required (why the caller does it, for the audit log), at most
+/// [`MAX_REASON_LEN`] bytes, no control characters; trimmed.
+pub(super) fn reason(text: &str) -> Result<String, ApiError> {
+    let reason = text.trim();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "reason is required (why, for the audit log)",
+        ));
+    }
+    if reason.len() > MAX_REASON_LEN {
+        return Err(ApiError::bad_request(format!(
+            "reason is longer than {MAX_REASON_LEN} bytes"
+        )));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "reason must not hold control characters",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 fn symbol(text: &str) -> Result<Symbol, ApiError> {
     Symbol::new(text).map_err(|e| ApiError::bad_request(format!("bad symbol {text:?}: {e}")))
 }
@@ -179,22 +201,8 @@ pub(super) async fn kill(
 ) -> Result<Json<GateState>, ApiError> {
     let result = (|| {
         let params = query(params)?;
-        let reason = params.reason.trim();
-        if reason.is_empty() {
-            return Err(ApiError::bad_request(
-                "reason is required (why the switch is flipped)",
-            ));
-        }
-        if reason.len() > MAX_REASON_LEN {
-            return Err(ApiError::bad_request(format!(
-                "reason is longer than {MAX_REASON_LEN} bytes"
-            )));
-        }
-        if reason.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "reason must not hold control characters",
-            ));
-        }
+        let reason = reason(&params.reason)?;
+        let reason = reason.as_str();
         if !params.on && !principal.role.allows(levibot_core::auth::Role::Admin) {
             return Err(ApiError::forbidden(
                 "releasing the kill switch needs the admin role",
