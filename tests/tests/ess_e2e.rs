@@ -268,3 +268,183 @@ async fn a_new_policy_version_changes_the_running_backends_decisions() {
     assert!(late.is_empty(), "orders after version 2: {late:#?}");
     sandbox.shutdown().await.unwrap();
 }
+
+/// The net BTC quantity the stored fills leave (buys less sells, less fees paid in BTC).
+async fn btc_held(store: &Store) -> rust_decimal::Decimal {
+    use rust_decimal::Decimal;
+    support::btc_fills(store)
+        .await
+        .iter()
+        .map(|f| {
+            let quantity: Decimal = f.quantity.parse().unwrap();
+            let fee: Decimal = f.fee.parse().unwrap_or_default();
+            let fee = if f.fee_asset == "BTC" {
+                fee
+            } else {
+                Decimal::ZERO
+            };
+            if f.side() == v1::Side::Buy {
+                quantity - fee
+            } else {
+                -quantity - fee
+            }
+        })
+        .sum()
+}
+
+async fn risk_status(sandbox: &Sandbox) -> v1::RiskStatus {
+    BackendServiceClient::new(sandbox.channel(ServiceName::Backend).await)
+        .get_risk_status(v1::GetRiskStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trip_under_a_flatten_policy_sells_the_position_once_and_nothing_else() {
+    let bar = Duration::from_millis(100);
+    let (sandbox, _sim) = trading_fleet_with(bar, "127.0.0.1:0", None, &[]).await;
+    let (store, mut policy) = handles(&sandbox).await;
+    // An admin stores a version asking a trip to flatten; the backend reports it.
+    let mut next = policy
+        .get_policy(v1::GetPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!next.ess_flatten_on_trip);
+    next.ess_flatten_on_trip = true;
+    let stored = policy
+        .put_policy(v1::PutPolicyRequest {
+            policy: Some(next.clone()),
+            actor: admin(),
+            reason: "e2e: flatten on trip".into(),
+            expected_version: next.version,
+            ..v1::PutPolicyRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let started = Instant::now();
+    while risk_status(&sandbox).await.policy_version != stored.version {
+        assert!(started.elapsed() < Duration::from_secs(10), "not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It trades until it holds BTC; a trader trips the ESS at once.
+    let started = Instant::now();
+    let held = loop {
+        let held = btc_held(&store).await;
+        if held > rust_decimal::Decimal::ZERO {
+            break held;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "never held BTC"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let tripped = policy
+        .trip_ess(v1::TripEssRequest {
+            reason: "e2e: flatten".into(),
+            actor: Some(v1::Actor {
+                name: "e2e-trader".into(),
+                role: "trader".into(),
+            }),
+            trigger: "manual".into(),
+            detail_json: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tripped.state(), v1::EssState::Tripped, "{tripped:?}");
+    assert!(tripped.flatten_on_trip, "{tripped:?}");
+    // The position goes to zero through one filled SELL with a flatten client order id.
+    let flatten_of = |orders: &[v1::Order]| -> Vec<v1::Order> {
+        orders
+            .iter()
+            .filter(|o| {
+                o.request
+                    .as_ref()
+                    .is_some_and(|r| r.client_order_id.ends_with("-f"))
+            })
+            .cloned()
+            .collect()
+    };
+    let started = Instant::now();
+    let exit = loop {
+        let exits = flatten_of(&btc_orders(&store).await);
+        if let [exit] = exits.as_slice()
+            && exit.status() == v1::OrderStatus::Filled
+        {
+            break exit.clone();
+        }
+        assert!(exits.len() <= 1, "more than one flatten: {exits:#?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no filled flatten (held {held}): {exits:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let request = exit.request.as_ref().unwrap();
+    assert_eq!(request.side(), v1::Side::Sell, "{exit:?}");
+    assert!(request.created_ms >= tripped.since_ms, "{exit:?}");
+    assert_eq!(btc_held(&store).await, rust_decimal::Decimal::ZERO);
+    let started = Instant::now();
+    while risk_status(&sandbox).await.open_positions != 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "still open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The same trip delivered again (a second trip call is a no-op; the transition is
+    // re-published on risk.ess): nothing is sold again.
+    let again = policy
+        .trip_ess(v1::TripEssRequest {
+            reason: "e2e: again".into(),
+            actor: Some(v1::Actor {
+                name: "e2e-trader".into(),
+                role: "trader".into(),
+            }),
+            trigger: "manual".into(),
+            detail_json: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.seq, tripped.seq, "{again:?}");
+    let bus = levibot_bus::Bus::open(
+        &sandbox.config().bus,
+        "e2e",
+        &levibot_telemetry::metrics::Registry::new(),
+    )
+    .await
+    .unwrap();
+    let envelope = levibot_bus::Envelope::new(
+        &tripped,
+        "policy-store",
+        levibot_core::TimestampMs::new(tripped.since_ms),
+    );
+    levibot_bus::EventBus::publish(&bus, levibot_bus::Topic::RiskEss, &envelope)
+        .await
+        .unwrap();
+
+    // No other order follows, and only one flatten was ever sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let orders = btc_orders(&store).await;
+    assert_eq!(flatten_of(&orders).len(), 1, "{orders:#?}");
+    let late: Vec<_> = orders
+        .iter()
+        .filter(|o| {
+            let r = o.request.as_ref().unwrap();
+            r.created_ms > tripped.since_ms + 100 && r.client_order_id != request.client_order_id
+        })
+        .collect();
+    assert!(late.is_empty(), "orders after the trip: {late:#?}");
+    assert_eq!(btc_held(&store).await, rust_decimal::Decimal::ZERO);
+    let metrics = levibot_tests::scrape_metrics(sandbox.metrics_addr(ServiceName::Backend)).await;
+    let sent: f64 = metrics
+        .lines()
+        .filter(|l| l.contains("ess_flatten_total{") && l.contains("outcome=\"sent\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!((sent - 1.0).abs() < f64::EPSILON, "{metrics}");
+    sandbox.shutdown().await.unwrap();
+}

@@ -116,6 +116,20 @@ impl Gates {
         }
     }
 
+    /// The first closed gate ignoring the ESS: trading enabled, then the kill switch. Only
+    /// the flatten-on-trip exit ([`crate::ExecutorCore::decide_flatten`]) is judged by this;
+    /// the kill switch means "send nothing" and still blocks it.
+    #[must_use]
+    pub const fn first_closed_except_ess(&self) -> Option<ClosedGate> {
+        if !self.trading_enabled {
+            Some(ClosedGate::TradingDisabled)
+        } else if self.kill_switch_engaged {
+            Some(ClosedGate::KillSwitch)
+        } else {
+            None
+        }
+    }
+
     /// Whether every gate is open.
     #[must_use]
     pub const fn all_open(&self) -> bool {
@@ -153,5 +167,7 @@ mod tests {
         let g = Gates::read(enabled, kill, &ess);
         assert_eq!(g.first_closed(), expected);
         assert_eq!(g.all_open(), expected.is_none());
+        let except_ess = expected.filter(|c| !matches!(c, ClosedGate::Ess(_)));
+        assert_eq!(g.first_closed_except_ess(), except_ess);
     }
 }

@@ -41,14 +41,16 @@ pub use engine_core::{
     BarIgnored, Desk, EngineConfig, EngineConfigError, EngineCore, EngineCounters, StepOutcome,
 };
 pub use execution::{
-    BlockReason, CircuitBreaker, ExecutorConfig, ExecutorCore, ExecutorDecision, NextAction,
-    OrderTracker, RetryPolicy, SendOutcome, WeightLimiter, client_order_id_for,
+    BlockReason, CircuitBreaker, ExecutorConfig, ExecutorCore, ExecutorDecision, FlattenDecision,
+    NextAction, OrderTracker, RetryPolicy, SendOutcome, WeightLimiter, client_order_id_for,
+    flatten_client_order_id,
 };
 pub use gates::{EssState, EssStateSource, Gates};
 pub use label_counts::LabelCounts;
 pub use prediction::{Prediction, PredictionError};
 pub use risk::{
-    AccountView, MarketSnapshot, RejectReason, Rejection, RiskApproved, RiskLimits, RiskManager,
+    AccountView, FlattenOrder, MarketSnapshot, RejectReason, Rejection, RiskApproved, RiskLimits,
+    RiskManager,
 };
 pub use rolling_volatility::RollingVolatility;
 pub use signal::{Signal, SignalError, derive_signal_id};

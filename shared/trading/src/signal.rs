@@ -62,7 +62,7 @@ pub fn derive_signal_id(
 }
 
 /// FNV-1a with the 128-bit parameters (offset basis and prime from the FNV specification).
-fn fnv1a_128(bytes: impl Iterator<Item = u8>) -> u128 {
+pub(crate) fn fnv1a_128(bytes: impl Iterator<Item = u8>) -> u128 {
     const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
     bytes.fold(OFFSET_BASIS, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME))

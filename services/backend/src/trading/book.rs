@@ -160,6 +160,26 @@ impl Book {
         (self.cash, positions)
     }
 
+    /// What could be sold now, per symbol with a position: the quantity held less what
+    /// working SELL orders already offer (never below zero), and the latest mark (zero when
+    /// none). A flatten sells at most this, so it never offers more than is held.
+    #[must_use]
+    pub fn sellable(&self) -> Vec<(Symbol, Decimal, Decimal)> {
+        self.positions
+            .iter()
+            .filter(|(_, p)| p.quantity > Decimal::ZERO)
+            .map(|(symbol, p)| {
+                let offered: Decimal = self
+                    .pending
+                    .values()
+                    .filter(|pending| pending.symbol == *symbol && pending.side == Side::Sell)
+                    .map(|pending| pending.remaining.max(Decimal::ZERO))
+                    .sum();
+                (*symbol, (p.quantity - offered).max(Decimal::ZERO), p.mark)
+            })
+            .collect()
+    }
+
     /// Open positions (nonzero, reservations included).
     #[must_use]
     pub fn open_positions(&self) -> usize {
@@ -253,5 +273,28 @@ mod tests {
             dec!(10000) + dec!(99) - dec!(4.001) - dec!(4.1)
         );
         assert_eq!(book.open_positions(), 0);
+        assert!(book.sellable().is_empty());
+    }
+
+    #[test]
+    fn sellable_is_what_is_held_less_working_sells() {
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        let mut book = Book::new(dec!(10000));
+        book.apply_fill(&fill("lb1", Side::Buy, dec!(40000), dec!(0.1), dec!(0)));
+        book.mark(btc, dec!(41000), TimestampMs::new(1));
+        assert_eq!(book.sellable(), vec![(btc, dec!(0.1), dec!(41000))]);
+        // a working buy adds nothing sellable; a working sell takes its rest off
+        let buy = ClientOrderId::new("lb2").unwrap();
+        book.reserve(buy, btc, Side::Buy, Quantity::new(dec!(0.5)).unwrap());
+        let sell = ClientOrderId::new("lb3").unwrap();
+        book.reserve(
+            sell.clone(),
+            btc,
+            Side::Sell,
+            Quantity::new(dec!(0.04)).unwrap(),
+        );
+        assert_eq!(book.sellable(), vec![(btc, dec!(0.06), dec!(41000))]);
+        book.release(&sell);
+        assert_eq!(book.sellable(), vec![(btc, dec!(0.1), dec!(41000))]);
     }
 }

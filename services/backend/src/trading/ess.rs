@@ -3,7 +3,7 @@
 //! while it cannot be reached, the state is `unknown` and blocks orders.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use levibot_bus::{Bus, Consumer, StartFrom};
@@ -28,6 +28,8 @@ const GROUP_PREFIX: &str = "backend-ess";
 #[derive(Debug, Clone)]
 pub struct EssWatch {
     state: Arc<AtomicU8>,
+    /// The transition sequence number of the last status read (0: none yet).
+    seq: Arc<AtomicU64>,
     changes: Arc<watch::Sender<u8>>,
 }
 
@@ -46,6 +48,7 @@ impl EssWatch {
     pub fn new() -> Self {
         Self {
             state: Arc::new(AtomicU8::new(UNKNOWN)),
+            seq: Arc::new(AtomicU64::new(0)),
             changes: Arc::new(watch::channel(UNKNOWN).0),
         }
     }
@@ -73,7 +76,19 @@ impl EssWatch {
         self.changes.subscribe()
     }
 
-    fn set(&self, code: u8) {
+    /// The transition sequence number (`EssStatus.seq`) of the last status read from the bus
+    /// or the poll; 0 until one was read. Kept while policy-store cannot be reached.
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Records a status read: its sequence number (`None` when nothing was read), then its
+    /// state, so a subscriber woken by the state change reads the matching sequence number.
+    fn set(&self, code: u8, seq: Option<u64>) {
+        if let Some(seq) = seq {
+            self.seq.store(seq, Ordering::Release);
+        }
         let previous = self.state.swap(code, Ordering::Relaxed);
         if previous != code {
             self.changes.send_replace(code);
@@ -120,8 +135,8 @@ impl EssWatch {
             // the newest transition wins (they arrive in order)
             if let Some(last) = batch.last() {
                 let status = &last.message;
-                tracing::info!(state = ?status.state(), trigger = %status.trigger, reason = %status.reason, "ESS transition");
-                self.set(code_of(status.state()));
+                tracing::info!(state = ?status.state(), seq = status.seq, trigger = %status.trigger, reason = %status.reason, "ESS transition");
+                self.set(code_of(status.state()), Some(status.seq));
             }
             if let Err(err) = events.commit(&batch).await {
                 tracing::warn!(error = %err, "cannot acknowledge ESS events");
@@ -142,18 +157,21 @@ impl EssWatch {
                 client.get_ess(GetEssRequest {}),
             )
             .await;
-            let code = match answer {
-                Ok(Ok(status)) => code_of(status.into_inner().state()),
+            let (code, seq) = match answer {
+                Ok(Ok(status)) => {
+                    let status = status.into_inner();
+                    (code_of(status.state()), Some(status.seq))
+                }
                 Ok(Err(status)) => {
                     tracing::warn!(code = %status.code(), message = status.message(), "cannot read the ESS state; orders blocked");
-                    UNKNOWN
+                    (UNKNOWN, None)
                 }
                 Err(_) => {
                     tracing::warn!("policy-store did not answer GetEss in time; orders blocked");
-                    UNKNOWN
+                    (UNKNOWN, None)
                 }
             };
-            self.set(code);
+            self.set(code, seq);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
@@ -163,7 +181,9 @@ impl EssWatch {
 }
 
 impl super::TradingDesk {
-    /// Cancels every working order each time the ESS trips, until `shutdown`.
+    /// Each time the ESS trips, until `shutdown`: cancels every working order, then, when
+    /// the policy in force says `ess_flatten_on_trip`, sells every held position
+    /// ([`TradingDesk::flatten_on_trip`](super::TradingDesk::flatten_on_trip)).
     pub async fn cancel_on_trip(self: Arc<Self>, shutdown: CancellationToken) {
         let mut changes = self.ess.subscribe();
         loop {
@@ -172,9 +192,17 @@ impl super::TradingDesk {
                 changed = changes.changed() => if changed.is_err() { return },
             }
             if *changes.borrow_and_update() == TRIPPED {
-                let cancelled = self.cancel_all_open().await;
-                tracing::warn!(cancelled, "ESS tripped: working orders cancelled");
+                self.on_trip(self.ess.seq()).await;
             }
+        }
+    }
+
+    /// One trip (transition `seq`): cancel, then flatten if the policy asks for it.
+    pub(crate) async fn on_trip(&self, seq: u64) {
+        let cancelled = self.cancel_all_open().await;
+        tracing::warn!(cancelled, seq, "ESS tripped: working orders cancelled");
+        if self.flatten_on_trip_enabled() {
+            self.flatten_on_trip(seq).await;
         }
     }
 }
@@ -182,6 +210,19 @@ impl super::TradingDesk {
 impl Default for EssWatch {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+impl EssWatch {
+    /// Sets the state as a read from policy-store would (tests).
+    pub(crate) fn set_for_test(&self, state: EssState, seq: u64) {
+        let code = match state {
+            EssState::Armed => ARMED,
+            EssState::Tripped => TRIPPED,
+            EssState::Resetting => RESETTING,
+        };
+        self.set(code, Some(seq));
     }
 }
 
@@ -193,5 +234,33 @@ impl EssStateSource for EssWatch {
             // tripped, or unknown: fail closed
             _ => EssState::Tripped,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_transition_seq_is_kept_and_read_before_the_change_is_seen() {
+        let watch = EssWatch::new();
+        let mut changes = watch.subscribe();
+        assert_eq!(watch.seq(), 0);
+        watch.set_for_test(EssState::Tripped, 5);
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(*changes.borrow_and_update(), TRIPPED);
+        assert_eq!(watch.seq(), 5);
+        // policy-store unreachable: unknown (closed), the last seq kept
+        watch.set(UNKNOWN, None);
+        assert_eq!(watch.seq(), 5);
+        assert_eq!(watch.ess_state(), EssState::Tripped);
+        // the same trip read again after the outage: a change of state, the same seq, so
+        // the flatten derives the same client order ids and is refused as a duplicate
+        watch.set_for_test(EssState::Tripped, 5);
+        assert_eq!(*changes.borrow_and_update(), TRIPPED);
+        assert_eq!(watch.seq(), 5);
+        // redelivered while tripped: no change to react to
+        watch.set_for_test(EssState::Tripped, 5);
+        assert!(!changes.has_changed().unwrap());
     }
 }

@@ -29,6 +29,9 @@ pub struct TradingMetrics {
     pub record_order: Histogram,
     /// Version of the risk policy in force (0 until policy-store has sent one).
     pub policy_version: IntGauge,
+    /// Positions considered for a flatten on an ESS trip, by outcome (`sent`, `refused`,
+    /// `blocked`) and reason (the risk refusal or executor block label; `flatten` when sent).
+    pub ess_flatten: IntCounterVec,
 }
 
 impl TradingMetrics {
@@ -105,8 +108,17 @@ impl TradingMetrics {
             "Version of the risk policy the backend trades under (0: none received yet)",
         )?;
         registry.register(Box::new(policy_version.clone()))?;
+        let ess_flatten = IntCounterVec::new(
+            Opts::new(
+                "backend_ess_flatten_total",
+                "Positions considered for a flatten on an ESS trip, by outcome and reason",
+            ),
+            &["outcome", "reason"],
+        )?;
+        registry.register(Box::new(ess_flatten.clone()))?;
         Ok(Self {
             policy_version,
+            ess_flatten,
             steps,
             signals,
             rejections,

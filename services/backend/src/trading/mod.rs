@@ -6,6 +6,7 @@
 mod book;
 mod ess;
 mod executor;
+mod flatten;
 mod lots;
 mod metrics;
 mod policy;
@@ -15,7 +16,7 @@ mod signal_source;
 mod wire;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use levibot_bus::Bus;
@@ -79,6 +80,8 @@ pub struct TradingDesk {
     pub(crate) settings: DeskSettings,
     /// Version of the risk policy in force (0: the configuration's limits).
     pub(crate) policy_version: AtomicU64,
+    /// The policy in force's `ess_flatten_on_trip` (false until a policy says otherwise).
+    pub(crate) flatten_on_trip: AtomicBool,
 }
 
 impl std::fmt::Debug for TradingDesk {
@@ -139,6 +142,7 @@ impl TradingDesk {
             source: parts.source,
             settings: parts.settings,
             policy_version: AtomicU64::new(0),
+            flatten_on_trip: AtomicBool::new(false),
         }
     }
 

@@ -84,11 +84,13 @@ impl TradingDesk {
         });
         match applied {
             Ok(()) => {
-                self.policy_version.store(policy.version, Ordering::Relaxed);
+                self.flatten_on_trip
+                    .store(policy.document.ess_flatten_on_trip, Ordering::Release);
+                self.policy_version.store(policy.version, Ordering::Release);
                 self.metrics
                     .policy_version
                     .set(i64::try_from(policy.version).unwrap_or(i64::MAX));
-                tracing::info!(version = policy.version, previous = running, reason = %policy.reason, "risk policy in force");
+                tracing::info!(version = policy.version, previous = running, reason = %policy.reason, flatten_on_trip = policy.document.ess_flatten_on_trip, "risk policy in force");
             }
             Err(err) => {
                 tracing::error!(version = policy.version, running, error = %err, "risk policy refused; the running version stays in force");

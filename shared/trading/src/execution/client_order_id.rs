@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use levibot_core::{ClientOrderId, OrderId, SignalId};
+use levibot_core::{ClientOrderId, OrderId, SignalId, Symbol};
+use ulid::Ulid;
+
+use crate::signal::fnv1a_128;
 
 /// The prefix of every client order id we generate ("LeviBot").
 pub const CLIENT_ORDER_ID_PREFIX: &str = "lb";
@@ -20,6 +23,9 @@ pub enum OrderLeg {
     Replace(u16),
     /// The n-th cancel request: `lb<ULID>-c<n>` (at most 35 chars).
     Cancel(u16),
+    /// The reduce-only exit an ESS trip sends (flatten on trip): `lb<ULID>-f` (30 chars),
+    /// the ULID being [`flatten_key`] of (symbol, trip).
+    Flatten,
 }
 
 /// The client order id for `leg` of the signal `signal`: `"lb"` + the signal's 26-character
@@ -34,11 +40,39 @@ pub fn client_order_id_for(signal: SignalId, leg: OrderLeg) -> ClientOrderId {
         OrderLeg::Entry => format!("{CLIENT_ORDER_ID_PREFIX}{signal}"),
         OrderLeg::Replace(n) => format!("{CLIENT_ORDER_ID_PREFIX}{signal}-r{n}"),
         OrderLeg::Cancel(n) => format!("{CLIENT_ORDER_ID_PREFIX}{signal}-c{n}"),
+        OrderLeg::Flatten => format!("{CLIENT_ORDER_ID_PREFIX}{signal}-f"),
     };
     // the format above is always valid; the fallback (the bare ULID, also deterministic)
     // only exists so this function cannot panic
     ClientOrderId::new(&text)
         .unwrap_or_else(|_| ClientOrderId::from(OrderId::from_ulid(signal.as_ulid())))
+}
+
+/// The key standing in for a signal id in a flatten order on an ESS trip: a ULID whose time
+/// part is 0 and whose 80-bit random part is the low 80 bits of FNV-1a-128 over `symbol`, a
+/// `0x1f` separator, `"ess_flatten"`, another `0x1f` and the trip's transition sequence number
+/// (policy-store's `EssStatus.seq`, big-endian). The same (symbol, trip) always gives the same
+/// key, so a redelivered trip derives the same client order id and is caught as a duplicate.
+#[must_use]
+pub fn flatten_key(symbol: Symbol, trip_seq: u64) -> SignalId {
+    let hash = fnv1a_128(
+        symbol
+            .as_str()
+            .bytes()
+            .chain(std::iter::once(0x1f))
+            .chain(b"ess_flatten".iter().copied())
+            .chain(std::iter::once(0x1f))
+            .chain(trip_seq.to_be_bytes()),
+    );
+    SignalId::from_ulid(Ulid::from_parts(0, hash & ((1u128 << 80) - 1)))
+}
+
+/// The client order id of the flatten order `symbol` gets on the ESS trip with transition
+/// sequence number `trip_seq`: [`client_order_id_for`]`(`[`flatten_key`]`(symbol, trip_seq),
+/// `[`OrderLeg::Flatten`]`)`.
+#[must_use]
+pub fn flatten_client_order_id(symbol: Symbol, trip_seq: u64) -> ClientOrderId {
+    client_order_id_for(flatten_key(symbol, trip_seq), OrderLeg::Flatten)
 }
 
 /// Reads back the signal and leg of an id made by [`client_order_id_for`]; `None` for ids
@@ -53,6 +87,8 @@ pub fn parse_client_order_id(id: &ClientOrderId) -> Option<(SignalId, OrderLeg)>
                 OrderLeg::Replace(parse_leg_number(n)?)
             } else if let Some(n) = suffix.strip_prefix('c') {
                 OrderLeg::Cancel(parse_leg_number(n)?)
+            } else if suffix == "f" {
+                OrderLeg::Flatten
             } else {
                 return None;
             };
@@ -85,6 +121,7 @@ mod tests {
     #[case(OrderLeg::Entry, "lb01ARZ3NDEKTSV4RRFFQ69G5FAV")]
     #[case(OrderLeg::Replace(1), "lb01ARZ3NDEKTSV4RRFFQ69G5FAV-r1")]
     #[case(OrderLeg::Cancel(65535), "lb01ARZ3NDEKTSV4RRFFQ69G5FAV-c65535")]
+    #[case(OrderLeg::Flatten, "lb01ARZ3NDEKTSV4RRFFQ69G5FAV-f")]
     fn format(#[case] leg: OrderLeg, #[case] expected: &str) {
         let signal: SignalId = SIGNAL.parse().unwrap();
         let id = client_order_id_for(signal, leg);
@@ -97,6 +134,7 @@ mod tests {
     #[case("lb01ARZ3NDEKTSV4RRFFQ69G5FAV-x1")]
     #[case("lb01ARZ3NDEKTSV4RRFFQ69G5FAV-r")]
     #[case("lb01ARZ3NDEKTSV4RRFFQ69G5FAV-r01")]
+    #[case("lb01ARZ3NDEKTSV4RRFFQ69G5FAV-f1")]
     #[case("lb01arz3ndektsv4rrffq69g5fav")]
     #[case("lbnot-a-ulid")]
     fn foreign_ids_do_not_parse(#[case] s: &str) {
@@ -108,7 +146,29 @@ mod tests {
             Just(OrderLeg::Entry),
             any::<u16>().prop_map(OrderLeg::Replace),
             any::<u16>().prop_map(OrderLeg::Cancel),
+            Just(OrderLeg::Flatten),
         ]
+    }
+
+    #[test]
+    fn flatten_ids_are_per_symbol_and_trip_and_stable() {
+        let btc = Symbol::new("BTCUSDT").unwrap();
+        let eth = Symbol::new("ETHUSDT").unwrap();
+        let a = flatten_client_order_id(btc, 7);
+        assert_eq!(a, flatten_client_order_id(btc, 7));
+        assert_ne!(a, flatten_client_order_id(btc, 8));
+        assert_ne!(a, flatten_client_order_id(eth, 7));
+        assert!(a.as_str().ends_with("-f"), "{a}");
+        assert_eq!(
+            parse_client_order_id(&a),
+            Some((flatten_key(btc, 7), OrderLeg::Flatten))
+        );
+        // the key is not a bar's signal: its time part is 0
+        assert_eq!(
+            flatten_key(btc, 7).as_ulid().timestamp_ms(),
+            0,
+            "the time part is 0"
+        );
     }
 
     proptest! {

@@ -19,7 +19,7 @@ use crate::execution::weight_limiter::{
 };
 use crate::gates::{ClosedGate, EssState, Gates};
 use crate::label_counts::LabelCounts;
-use crate::risk::RiskApproved;
+use crate::risk::{FlattenOrder, RiskApproved};
 
 /// Settings of [`ExecutorCore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +97,8 @@ pub enum BlockReason {
     RateLimited,
     /// A resend of an order that was never decided (sent) before.
     NotDecided,
+    /// Something other than a SELL on the flatten path (never built by the risk module).
+    NotAnExit,
 }
 
 impl BlockReason {
@@ -111,6 +113,7 @@ impl BlockReason {
             Self::CircuitOpen => "circuit_open",
             Self::RateLimited => "rate_limited",
             Self::NotDecided => "not_decided",
+            Self::NotAnExit => "not_an_exit",
         }
     }
 }
@@ -155,6 +158,41 @@ impl ExecutorDecision {
     }
 }
 
+/// The executor's decision on a flatten-on-trip exit ([`ExecutorCore::decide_flatten`]).
+#[derive(Debug, PartialEq)]
+pub enum FlattenDecision {
+    /// Send it now (a SELL); its client order id is recorded as decided, and as a flatten
+    /// (its resends are exempt from the ESS gate too).
+    Send(RiskApproved<OrderRequest>),
+    /// Do not send it; the order, no longer approved, is handed back for the record.
+    Blocked {
+        /// Why.
+        reason: BlockReason,
+        /// The order that was not sent.
+        order: OrderRequest,
+    },
+    /// The rate limiter needs a short wait: call [`ExecutorCore::decide_flatten`] again with
+    /// the same approval after `retry_in_ms`.
+    Wait {
+        /// The wait in ms.
+        retry_in_ms: u64,
+        /// The approval, unchanged.
+        approved: RiskApproved<FlattenOrder>,
+    },
+}
+
+impl FlattenDecision {
+    /// `"send"`, `"wait"` or the block reason label.
+    #[must_use]
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::Send(_) => "send",
+            Self::Wait { .. } => "wait",
+            Self::Blocked { reason, .. } => reason.as_str(),
+        }
+    }
+}
+
 /// The executor's decision on re-sending an order already decided (after a 429 or a query
 /// that found nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +203,15 @@ pub enum ResendDecision {
     Blocked(BlockReason),
     /// Ask again after this many ms.
     Wait(u64),
+}
+
+/// Which gates an order is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateScope {
+    /// All of them: every order but a flatten.
+    All,
+    /// All but the ESS: a flatten-on-trip exit only.
+    ExceptEss,
 }
 
 /// Why [`ExecutorCore::check`] held an order back.
@@ -182,7 +229,10 @@ pub struct ExecutorCore {
     limiter: WeightLimiter,
     breaker: CircuitBreaker,
     decided: BoundedIdSet<ClientOrderId>,
+    /// The decided ids that are flatten-on-trip exits (their resends skip the ESS gate).
+    flattens: BoundedIdSet<ClientOrderId>,
     outcomes: LabelCounts,
+    flatten_outcomes: LabelCounts,
 }
 
 impl ExecutorCore {
@@ -209,7 +259,9 @@ impl ExecutorCore {
             limiter,
             breaker,
             decided: BoundedIdSet::new(config.dedupe_capacity),
+            flattens: BoundedIdSet::new(config.dedupe_capacity),
             outcomes: LabelCounts::default(),
+            flatten_outcomes: LabelCounts::default(),
         })
     }
 
@@ -234,7 +286,7 @@ impl ExecutorCore {
             // checked first: a duplicate is refused even when every gate is open
             Some(Hold::Blocked(BlockReason::DuplicateClientOrderId))
         } else {
-            self.check(gates, now).err()
+            self.check(gates, GateScope::All, now).err()
         };
         let decision = match hold {
             None => {
@@ -254,19 +306,80 @@ impl ExecutorCore {
         decision
     }
 
+    /// Decides whether a flatten-on-trip exit goes out now: the one narrow exception to "no
+    /// order while the ESS is not armed". Every check of [`ExecutorCore::decide`] applies, in
+    /// the same order, except the ESS gate: client order id not decided before (a redelivered
+    /// trip derives the same id and is refused), trading enabled, kill switch, circuit
+    /// breaker, rate limiter.
+    ///
+    /// The kill switch and trading-disabled still block it: they mean "send nothing", and a
+    /// flatten is something. Only a [`FlattenOrder`] (a SELL of at most the held quantity,
+    /// built by [`crate::RiskManager::approve_flatten`]) is accepted, so a BUY, or any other
+    /// approved order, cannot take this path:
+    ///
+    /// ```compile_fail,E0308
+    /// use levibot_core::{OrderRequest, TimestampMs};
+    /// use levibot_trading::{ExecutorCore, Gates, RiskApproved};
+    ///
+    /// fn sneak(core: &mut ExecutorCore, buy: RiskApproved<OrderRequest>) {
+    ///     let _ = core.decide_flatten(buy, &Gates::OPEN, TimestampMs::new(0));
+    /// }
+    /// ```
+    pub fn decide_flatten(
+        &mut self,
+        approved: RiskApproved<FlattenOrder>,
+        gates: &Gates,
+        now: TimestampMs,
+    ) -> FlattenDecision {
+        let id = approved.get().order().client_order_id().clone();
+        let hold = if approved.get().order().side() != levibot_core::Side::Sell {
+            // unreachable by construction (approve_flatten only builds SELLs); kept so this
+            // path can never send a BUY whatever changes upstream
+            Some(Hold::Blocked(BlockReason::NotAnExit))
+        } else if self.decided.contains(&id) {
+            Some(Hold::Blocked(BlockReason::DuplicateClientOrderId))
+        } else {
+            self.check(gates, GateScope::ExceptEss, now).err()
+        };
+        let decision = match hold {
+            None => {
+                self.decided.insert(id.clone());
+                self.flattens.insert(id);
+                FlattenDecision::Send(approved.into_order())
+            }
+            Some(Hold::Wait(retry_in_ms)) => FlattenDecision::Wait {
+                retry_in_ms,
+                approved,
+            },
+            Some(Hold::Blocked(reason)) => FlattenDecision::Blocked {
+                reason,
+                order: approved.into_order().into_inner(),
+            },
+        };
+        self.flatten_outcomes.record(decision.label());
+        decision
+    }
+
     /// Decides whether an already-decided order may be sent again (a retry after a 429, or
     /// after a query found nothing): the same gates, breaker and limiter, not the duplicate
-    /// check; an order that was never decided is refused ([`BlockReason::NotDecided`]).
+    /// check; an order that was never decided is refused ([`BlockReason::NotDecided`]). A
+    /// flatten decided by [`ExecutorCore::decide_flatten`] skips the ESS gate here too.
     pub fn check_resend(
         &mut self,
         approved: &RiskApproved<OrderRequest>,
         gates: &Gates,
         now: TimestampMs,
     ) -> ResendDecision {
-        if !self.decided.contains(approved.get().client_order_id()) {
+        let id = approved.get().client_order_id();
+        if !self.decided.contains(id) {
             return ResendDecision::Blocked(BlockReason::NotDecided);
         }
-        match self.check(gates, now) {
+        let scope = if self.flattens.contains(id) {
+            GateScope::ExceptEss
+        } else {
+            GateScope::All
+        };
+        match self.check(gates, scope, now) {
             Ok(()) => ResendDecision::Go,
             Err(Hold::Blocked(reason)) => ResendDecision::Blocked(reason),
             Err(Hold::Wait(ms)) => ResendDecision::Wait(ms),
@@ -274,8 +387,12 @@ impl ExecutorCore {
     }
 
     /// Gates, breaker, limiter; takes weight and a breaker probe only when all pass.
-    fn check(&mut self, gates: &Gates, now: TimestampMs) -> Result<(), Hold> {
-        if let Some(closed) = gates.first_closed() {
+    fn check(&mut self, gates: &Gates, scope: GateScope, now: TimestampMs) -> Result<(), Hold> {
+        let closed = match scope {
+            GateScope::All => gates.first_closed(),
+            GateScope::ExceptEss => gates.first_closed_except_ess(),
+        };
+        if let Some(closed) = closed {
             return Err(Hold::Blocked(match closed {
                 ClosedGate::TradingDisabled => BlockReason::TradingDisabled,
                 ClosedGate::KillSwitch => BlockReason::KillSwitch,
@@ -373,6 +490,12 @@ impl ExecutorCore {
     #[must_use]
     pub const fn decision_counts(&self) -> &LabelCounts {
         &self.outcomes
+    }
+
+    /// Flatten decisions so far ([`ExecutorCore::decide_flatten`]), by the same labels.
+    #[must_use]
+    pub const fn flatten_decision_counts(&self) -> &LabelCounts {
+        &self.flatten_outcomes
     }
 }
 

@@ -270,3 +270,163 @@ fn bad_configs() {
     };
     assert!(ExecutorCore::new(bad_dedupe).is_err());
 }
+
+/// The exit of 0.5 BTC on the trip `seq`.
+fn flatten(seq: u64) -> RiskApproved<FlattenOrder> {
+    let btc = Symbol::new("BTCUSDT").unwrap();
+    let rm = RiskManager::new(RiskLimits::new([btc])).unwrap();
+    rm.approve_flatten(btc, dec!(0.5), None, seq, t(T0))
+        .unwrap()
+}
+
+const TRIPPED: Gates = Gates {
+    ess: EssState::Tripped,
+    ..Gates::OPEN
+};
+
+#[rstest]
+// the ESS is the one gate a flatten passes
+#[case(TRIPPED, None)]
+#[case(Gates { ess: EssState::Resetting, ..Gates::OPEN }, None)]
+#[case(Gates::OPEN, None)]
+// the kill switch means "send nothing": it still blocks a flatten, and so does trading disabled
+#[case(Gates { kill_switch_engaged: true, ..TRIPPED }, Some(BlockReason::KillSwitch))]
+#[case(Gates { trading_enabled: false, ..TRIPPED }, Some(BlockReason::TradingDisabled))]
+#[case(Gates { trading_enabled: false, kill_switch_engaged: true, ..TRIPPED }, Some(BlockReason::TradingDisabled))]
+fn a_flatten_passes_the_ess_gate_and_no_other(
+    #[case] gates: Gates,
+    #[case] expected: Option<BlockReason>,
+) {
+    let mut ex = executor(100, 5_000);
+    let decision = ex.decide_flatten(flatten(1), &gates, t(T0));
+    match (decision, expected) {
+        (FlattenDecision::Send(order), None) => {
+            assert_eq!(order.get().side(), Side::Sell);
+            assert!(ex.was_decided(order.get().client_order_id()));
+        }
+        (FlattenDecision::Blocked { reason, order }, Some(expected)) => {
+            assert_eq!(reason, expected);
+            assert_eq!(order.side(), Side::Sell);
+            assert!(!ex.was_decided(order.client_order_id()));
+        }
+        (decision, expected) => panic!("got {decision:?}, expected {expected:?}"),
+    }
+    // the ordinary path keeps every gate, the ESS included
+    let plain = ex.decide(approved(0), &gates, t(T0));
+    assert_eq!(
+        plain.label() == "send",
+        gates.all_open(),
+        "{}",
+        plain.label()
+    );
+}
+
+#[test]
+fn a_redelivered_trip_never_sells_twice() {
+    let mut ex = executor(100, 5_000);
+    assert_eq!(
+        ex.decide_flatten(flatten(7), &TRIPPED, t(T0)).label(),
+        "send"
+    );
+    // the same trip again (bus redelivery, poll, restart with the ids remembered)
+    assert_eq!(
+        ex.decide_flatten(flatten(7), &TRIPPED, t(T0 + 1)).label(),
+        "duplicate_client_order_id"
+    );
+    let mut restarted = executor(100, 5_000);
+    restarted.remember_decided([flatten(7).get().order().client_order_id().clone()]);
+    assert_eq!(
+        restarted
+            .decide_flatten(flatten(7), &TRIPPED, t(T0))
+            .label(),
+        "duplicate_client_order_id"
+    );
+    // a later trip is another exit
+    assert_eq!(
+        ex.decide_flatten(flatten(8), &TRIPPED, t(T0 + 2)).label(),
+        "send"
+    );
+    assert_eq!(ex.flatten_decision_counts().get("send"), 2);
+    assert_eq!(
+        ex.flatten_decision_counts()
+            .get("duplicate_client_order_id"),
+        1
+    );
+    // flattens are not counted as ordinary decisions
+    assert_eq!(ex.decision_counts().total(), 0);
+}
+
+#[test]
+fn a_flatten_meets_the_breaker_and_the_limiter() {
+    // limit 1: the first flatten takes it, the next waits (short) or is blocked (long)
+    let mut ex = executor(1, 60_000);
+    assert_eq!(
+        ex.decide_flatten(flatten(1), &TRIPPED, t(T0)).label(),
+        "send"
+    );
+    let FlattenDecision::Wait {
+        retry_in_ms,
+        approved,
+    } = ex.decide_flatten(flatten(2), &TRIPPED, t(T0))
+    else {
+        panic!("expected a wait");
+    };
+    assert!(retry_in_ms > 0);
+    assert_eq!(
+        ex.decide_flatten(approved, &TRIPPED, t(T0 + 60_000))
+            .label(),
+        "send"
+    );
+    let mut short = executor(1, 10);
+    assert_eq!(
+        short.decide_flatten(flatten(1), &TRIPPED, t(T0)).label(),
+        "send"
+    );
+    assert_eq!(
+        short.decide_flatten(flatten(2), &TRIPPED, t(T0)).label(),
+        "rate_limited"
+    );
+    // two unknown outcomes open the breaker (threshold 2): a flatten is blocked too
+    let mut broken = executor(100, 5_000);
+    broken.on_send_outcome(SendOutcome::OutcomeUnknown, 1, t(T0));
+    broken.on_send_outcome(SendOutcome::OutcomeUnknown, 1, t(T0));
+    assert_eq!(
+        broken
+            .decide_flatten(flatten(1), &TRIPPED, t(T0 + 1))
+            .label(),
+        "circuit_open"
+    );
+}
+
+#[test]
+fn a_flattens_resend_skips_the_ess_gate_and_no_ordinary_resend_does() {
+    let mut ex = executor(100, 5_000);
+    let FlattenDecision::Send(exit) = ex.decide_flatten(flatten(1), &TRIPPED, t(T0)) else {
+        panic!("expected send");
+    };
+    assert_eq!(
+        ex.check_resend(&exit, &TRIPPED, t(T0 + 1)),
+        ResendDecision::Go
+    );
+    let killed = Gates {
+        kill_switch_engaged: true,
+        ..TRIPPED
+    };
+    assert_eq!(
+        ex.check_resend(&exit, &killed, t(T0 + 2)),
+        ResendDecision::Blocked(BlockReason::KillSwitch)
+    );
+    let ExecutorDecision::Send(entry) = ex.decide(approved(0), &Gates::OPEN, t(T0 + 3)) else {
+        panic!("expected send");
+    };
+    assert_eq!(
+        ex.check_resend(&entry, &TRIPPED, t(T0 + 4)),
+        ResendDecision::Blocked(BlockReason::EssNotArmed(EssState::Tripped))
+    );
+    // a flatten handed to the ordinary path meets the ESS gate like any order
+    assert_eq!(
+        ex.decide(flatten(2).into_order(), &TRIPPED, t(T0 + 5))
+            .label(),
+        "ess_not_armed"
+    );
+}

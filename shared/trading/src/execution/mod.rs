@@ -15,10 +15,12 @@ pub mod retry_policy;
 pub mod weight_limiter;
 
 pub use circuit_breaker::{BreakerState, CircuitBreaker, CircuitBreakerConfig};
-pub use client_order_id::{OrderLeg, client_order_id_for, parse_client_order_id};
+pub use client_order_id::{
+    OrderLeg, client_order_id_for, flatten_client_order_id, flatten_key, parse_client_order_id,
+};
 pub use executor_core::{
     BlockReason, ExecutorConfig, ExecutorConfigError, ExecutorCore, ExecutorDecision,
-    ResendDecision,
+    FlattenDecision, ResendDecision,
 };
 pub use order_tracker::{FillOutcome, OrderStatus, OrderTracker, TrackerAction};
 pub use retry_policy::{NextAction, QueryOutcome, RetryPolicy, SendOutcome};

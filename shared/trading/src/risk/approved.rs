@@ -44,6 +44,15 @@ impl<T> RiskApproved<T> {
         }
     }
 
+    /// The same approval for a value derived from this one; only the risk module decides
+    /// which derivations keep the approval.
+    pub(in crate::risk) fn map<U>(self, f: impl FnOnce(T) -> U) -> RiskApproved<U> {
+        RiskApproved {
+            inner: f(self.inner),
+            detail: self.detail,
+        }
+    }
+
     /// The approved value.
     #[must_use]
     pub const fn get(&self) -> &T {

@@ -66,6 +66,23 @@ pub struct SizingDetail {
     pub binding_cap: Option<CapKind>,
 }
 
+/// Why and how a flatten (a reduce-only exit on an ESS trip) was sized: everything held,
+/// rounded down to the lot step. Present only on a flatten's [`DecisionDetail`], whose
+/// prediction fields are then zero (a flatten has no prediction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlattenDetail {
+    /// The ESS transition sequence number of the trip being answered.
+    pub trip_seq: u64,
+    /// The lot step the held quantity was rounded down to.
+    pub step: Decimal,
+    /// The lot's minimum quantity.
+    pub min_quantity: Decimal,
+    /// The lot's minimum notional (checked only when a mark price was known).
+    pub min_notional: Decimal,
+    /// What stays held after the exit (below one step, or all of it when refused).
+    pub remainder: Decimal,
+}
+
 /// The inputs, factors and result of one evaluation. Fields after the failing check of a
 /// refusal are `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,4 +130,7 @@ pub struct DecisionDetail {
     pub quantity: Option<Decimal>,
     /// `quantity × price`.
     pub notional: Option<Decimal>,
+    /// Set on a flatten on an ESS trip only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten: Option<FlattenDetail>,
 }

@@ -176,6 +176,7 @@ impl RiskManager {
             sizing: None,
             quantity: None,
             notional: None,
+            flatten: None,
         };
 
         if let Some(closed) = gates.first_closed() {

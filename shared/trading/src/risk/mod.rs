@@ -6,6 +6,8 @@ pub mod account;
 pub mod approved;
 /// The serializable detail of each decision.
 pub mod decision_detail;
+/// The reduce-only exit on an ESS trip.
+pub mod flatten;
 /// The risk policy.
 pub mod limits;
 /// The manager.
@@ -17,7 +19,8 @@ pub mod sizing;
 
 pub use account::{AccountView, PositionView};
 pub use approved::RiskApproved;
-pub use decision_detail::{CapKind, DecisionDetail, SizingDetail};
+pub use decision_detail::{CapKind, DecisionDetail, FlattenDetail, SizingDetail};
+pub use flatten::FlattenOrder;
 pub use limits::{LotRules, RiskLimits, RiskLimitsError, ThrottleLimits};
 pub use manager::{DailyStop, MarketSnapshot, RiskManager};
 pub use reject_reason::{RejectReason, Rejection};
