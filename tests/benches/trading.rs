@@ -85,6 +85,8 @@ async fn fleet(symbols: &[Symbol], synchronous_commit: bool) -> Sandbox {
         ("trading.throttle_max_signals", "100000"),
         ("trading.max_exposure_usd", "100000000"),
         ("trading.paper_cash_usd", "100000000"),
+        // the books start from what the paper exchange holds, or reconciliation trips the ESS
+        ("portfolio.starting_cash_usd", "100000000"),
         ("market_data.queue_capacity", "100000"),
         (
             "store.synchronous_commit",
